@@ -1,1 +1,136 @@
-fn main() {}
+//! sparsecp: the command line over copy-engine. Parsing lives in `cli`, the
+//! progress bar in `progress`, printing of reports here.
+
+mod cli;
+mod inspect;
+mod progress;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use copy_engine::{Cancel, CopyOptions, Error};
+
+use cli::{Cli, Command};
+use progress::Bar;
+
+/// Exit status of an operation that failed (1 is a failed verify verdict,
+/// 2 is clap's usage error).
+const FAILED: u8 = 3;
+/// Exit status after SIGINT/SIGTERM, as shells report a signal death.
+const INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // Engine errors already carry path and cause in one line; only
+            // other errors need their context chain spelled out.
+            match e.downcast_ref::<Error>() {
+                Some(engine) => eprintln!("sparsecp: {engine}"),
+                None => eprintln!("sparsecp: {e:#}"),
+            }
+            let interrupted = matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted { .. }));
+            ExitCode::from(if interrupted { INTERRUPTED } else { FAILED })
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let cancel = cancel_on_signals()?;
+    match cli.command {
+        Command::Copy(a) => {
+            let opts = CopyOptions {
+                sparse: a.sparse,
+                reflink: a.reflink,
+                fsync: a.fsync,
+                no_space_check: a.no_space_check,
+                cancel,
+            };
+            let bar = Bar::new(!a.output.quiet && !a.output.json);
+            let report = if a.src == Path::new("-") {
+                let mut stdin = std::io::stdin();
+                copy_engine::copy_stream(&mut stdin, Path::new("-"), &a.dst, &opts, &bar)?
+            } else {
+                copy_engine::copy(&a.src, &a.dst, &opts, &bar)?
+            };
+            let verdict =
+                match a.verify && a.src != Path::new("-") && report.destination_allocated.is_some()
+                {
+                    true => Some(copy_engine::verify(&a.src, &report.destination, None)?),
+                    false => None,
+                };
+            if a.output.json {
+                let v = serde_json::json!({ "copy": report, "verify": verdict });
+                out(&serde_json::to_string_pretty(&v)?);
+            } else if !a.output.quiet {
+                out(&report.to_string());
+                if let Some(v) = &verdict {
+                    out(&v.to_string());
+                }
+            }
+            Ok(verdict_code(verdict.is_none_or(|v| v.ok)))
+        }
+        Command::Inspect(a) => inspect::run(&a),
+        Command::Dig(a) => {
+            let bar = Bar::new(!a.output.quiet && !a.output.json);
+            let report = copy_engine::dig(&a.file, &cancel, &bar)?;
+            print_report(&report, a.output.json, a.output.quiet)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify(a) => {
+            if let Some(r) = a.max_ratio {
+                anyhow::ensure!(
+                    r.is_finite() && r > 0.0,
+                    "--max-ratio must be a positive number, got {r}"
+                );
+            }
+            let report = copy_engine::verify(&a.src, &a.dst, a.max_ratio)?;
+            print_report(&report, a.output.json, false)?;
+            Ok(verdict_code(report.ok))
+        }
+    }
+}
+
+fn print_report<R: serde::Serialize + std::fmt::Display>(
+    r: &R,
+    json: bool,
+    quiet: bool,
+) -> Result<()> {
+    if json {
+        out(&serde_json::to_string_pretty(r)?);
+    } else if !quiet {
+        out(&r.to_string());
+    }
+    Ok(())
+}
+
+/// Prints a line to standard output; a reader that went away (`| head`)
+/// is not an error worth a panic.
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}").and_then(|_| stdout.flush());
+}
+
+fn verdict_code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// SIGINT and SIGTERM raise the engine's cancel flag, so a copy stops at
+/// the next chunk and removes its temporary instead of dying mid-write.
+fn cancel_on_signals() -> Result<Cancel> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&flag)).context("installing signal handler")?;
+    }
+    Ok(Cancel::from_flag(flag))
+}

@@ -1,0 +1,186 @@
+//! What an operation actually did, for people (`Display`) and programs
+//! (`Serialize`).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::layout::SourceKind;
+use crate::options::SparseMode;
+
+/// A step of a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Sharing the source's extents (FICLONE).
+    Clone,
+    /// Moving the data.
+    Data,
+    /// Punching all-zero blocks out of a cloned copy (`--sparse always`).
+    Punch,
+}
+
+/// How a phase moved or shaped the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// `ioctl(FICLONE)`: no data moved, extents shared.
+    Ficlone,
+    /// `copy_file_range(2)` over the data extents (the kernel may offload).
+    CopyFileRange,
+    /// `pread`/`pwrite` of the data extents, every byte written.
+    ReadWrite,
+    /// `pread`/`pwrite` with all-zero blocks left as holes.
+    ReadWriteZeroScan,
+    /// Front-to-back `read`/`write`, every byte written (dense copies,
+    /// non-seekable destinations).
+    Sequential,
+    /// `fallocate(PUNCH_HOLE)` over all-zero blocks.
+    PunchHole,
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Method::Ficlone => "ficlone",
+            Method::CopyFileRange => "copy_file_range",
+            Method::ReadWrite => "read/write",
+            Method::ReadWriteZeroScan => "read/write + zero scan",
+            Method::Sequential => "sequential write",
+            Method::PunchHole => "punch hole",
+        })
+    }
+}
+
+/// One phase of a copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    /// What the phase was for.
+    pub phase: Phase,
+    /// How it was done.
+    pub method: Method,
+    /// Logical bytes the phase covered.
+    pub bytes: u64,
+    /// Wall time of the phase.
+    pub seconds: f64,
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyReport {
+    /// The source as given.
+    pub source: PathBuf,
+    /// The file that was written (after resolving a directory destination).
+    pub destination: PathBuf,
+    /// What kind of source it was.
+    pub source_kind: SourceKind,
+    /// The sparse mode used.
+    pub sparse: SparseMode,
+    /// Logical size of the copy.
+    pub size: u64,
+    /// Bytes read from the source.
+    pub bytes_read: u64,
+    /// Bytes written to the destination (zeros of a dense copy included).
+    pub bytes_written: u64,
+    /// Bytes of all-zero data turned into holes.
+    pub zeros_to_holes: u64,
+    /// Bytes of the destination left as holes (`size` minus its data extents).
+    pub hole_bytes: u64,
+    /// Whether the destination shares the source's extents.
+    pub reflinked: bool,
+    /// The phases, in order.
+    pub phases: Vec<PhaseReport>,
+    /// `st_blocks * 512` of the source (`None` for devices and streams).
+    pub source_allocated: Option<u64>,
+    /// `st_blocks * 512` of the destination (`None` if not a regular file).
+    pub destination_allocated: Option<u64>,
+    /// Temporaries of killed earlier copies that were removed first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale_removed: Vec<PathBuf>,
+    /// Wall time of the whole copy.
+    pub seconds: f64,
+}
+
+impl fmt::Display for CopyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let methods: Vec<String> = self.phases.iter().map(|p| p.method.to_string()).collect();
+        writeln!(
+            f,
+            "{} -> {}: {} in {:.2}s ({})",
+            self.source.display(),
+            self.destination.display(),
+            bytes(self.size),
+            self.seconds,
+            methods.join(", ")
+        )?;
+        let alloc = |a: Option<u64>| a.map_or_else(|| "-".to_string(), bytes);
+        write!(
+            f,
+            "  allocated: source {}, destination {}; holes {}; zeros turned to holes {}{}",
+            alloc(self.source_allocated),
+            alloc(self.destination_allocated),
+            bytes(self.hole_bytes),
+            bytes(self.zeros_to_holes),
+            if self.reflinked { "; reflinked" } else { "" }
+        )
+    }
+}
+
+/// What `dig` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigReport {
+    /// The file dug.
+    pub path: PathBuf,
+    /// Its logical size (unchanged).
+    pub size: u64,
+    /// `st_blocks * 512` before.
+    pub allocated_before: u64,
+    /// `st_blocks * 512` after.
+    pub allocated_after: u64,
+    /// Bytes of all-zero blocks punched.
+    pub punched: u64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+impl DigReport {
+    /// Bytes of allocation given back to the filesystem.
+    pub fn reclaimed(&self) -> u64 {
+        self.allocated_before.saturating_sub(self.allocated_after)
+    }
+}
+
+impl fmt::Display for DigReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: reclaimed {} (allocated {} -> {}, size {}) in {:.2}s",
+            self.path.display(),
+            bytes(self.reclaimed()),
+            bytes(self.allocated_before),
+            bytes(self.allocated_after),
+            bytes(self.size),
+            self.seconds
+        )
+    }
+}
+
+/// Bytes as a person reads them: exact below 1 KiB, else binary units with
+/// two decimals and the exact count.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.2} {unit}")
+}

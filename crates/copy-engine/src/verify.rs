@@ -1,0 +1,153 @@
+//! Verification: the destination has the source's content and allocates no
+//! more than the stated promise.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, IoContext};
+use crate::layout::{Layout, SourceKind};
+use crate::report::bytes;
+
+/// The verdict of [`verify`].
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// The reference file.
+    pub source: PathBuf,
+    /// The file checked against it.
+    pub destination: PathBuf,
+    /// Logical sizes.
+    pub source_size: u64,
+    /// Logical size of the destination.
+    pub destination_size: u64,
+    /// Whether every byte is equal (sizes included).
+    pub identical: bool,
+    /// The first offset where content differs.
+    pub first_difference: Option<u64>,
+    /// `st_blocks * 512` of the source.
+    pub source_allocated: u64,
+    /// `st_blocks * 512` of the destination.
+    pub destination_allocated: u64,
+    /// The most the destination may allocate.
+    pub allocation_limit: u64,
+    /// How the limit was derived.
+    pub limit_rule: String,
+    /// Both promises hold.
+    pub ok: bool,
+}
+
+impl std::fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let content = match (self.identical, self.first_difference) {
+            (true, _) => "content identical".to_string(),
+            (false, Some(at)) => format!("content differs at offset {at}"),
+            (false, None) => "content differs".to_string(),
+        };
+        write!(
+            f,
+            "{}: {}: {content}; allocated {} vs source {} (limit {}, {})",
+            self.destination.display(),
+            if self.ok { "OK" } else { "FAILED" },
+            bytes(self.destination_allocated),
+            bytes(self.source_allocated),
+            bytes(self.allocation_limit),
+            self.limit_rule
+        )
+    }
+}
+
+/// Compares `dst` with `src`: content must be identical and
+/// `allocated(dst) <= max_ratio * allocated(src)`, or by default
+/// `allocated(src)` plus one filesystem block per source extent (block
+/// alignment can cost up to that much).
+pub fn verify(src: &Path, dst: &Path, max_ratio: Option<f64>) -> Result<VerifyReport, Error> {
+    let s = Layout::of(src)?;
+    let d = Layout::of(dst)?;
+    for l in [&s, &d] {
+        if l.kind == SourceKind::Stream {
+            return Err(Error::Unsupported {
+                path: l.path.clone(),
+                reason: "cannot verify a stream".into(),
+            });
+        }
+    }
+    let (limit, rule) = match max_ratio {
+        Some(r) => ((s.allocated as f64 * r) as u64, format!("{r} x source")),
+        None => {
+            let slack = s.block_size * s.extents.len() as u64;
+            (
+                s.allocated + slack,
+                format!("source + one block per extent ({})", s.extents.len()),
+            )
+        }
+    };
+    let first_difference = first_difference(&s, &d)?;
+    let identical = first_difference.is_none();
+    Ok(VerifyReport {
+        source: src.into(),
+        destination: dst.into(),
+        source_size: s.size,
+        destination_size: d.size,
+        identical,
+        first_difference,
+        source_allocated: s.allocated,
+        destination_allocated: d.allocated,
+        allocation_limit: limit,
+        limit_rule: rule,
+        ok: identical && d.allocated <= limit,
+    })
+}
+
+/// The first differing offset. Ranges that are holes in both files read as
+/// zeros in both and are skipped without reading.
+fn first_difference(s: &Layout, d: &Layout) -> Result<Option<u64>, Error> {
+    let fs = File::open(&s.path).at(&s.path, "open")?;
+    let fd = File::open(&d.path).at(&d.path, "open")?;
+    let size = s.size.min(d.size);
+    let mut a = vec![0u8; 1 << 20];
+    let mut b = vec![0u8; 1 << 20];
+    for (start, end) in union(s, d, size) {
+        let mut pos = start;
+        while pos < end {
+            let n = (end - pos).min(a.len() as u64) as usize;
+            fs.read_exact_at(&mut a[..n], pos)
+                .at(&s.path, &format!("read at offset {pos}"))?;
+            fd.read_exact_at(&mut b[..n], pos)
+                .at(&d.path, &format!("read at offset {pos}"))?;
+            if a[..n] != b[..n] {
+                let i = a[..n]
+                    .iter()
+                    .zip(&b[..n])
+                    .position(|(x, y)| x != y)
+                    .unwrap_or(0);
+                return Ok(Some(pos + i as u64));
+            }
+            pos += n as u64;
+        }
+    }
+    Ok((s.size != d.size).then_some(size))
+}
+
+/// Merged data ranges of both layouts, clipped to `size`.
+fn union(s: &Layout, d: &Layout, size: u64) -> Vec<(u64, u64)> {
+    let mut all: Vec<(u64, u64)> = s
+        .extents
+        .iter()
+        .chain(&d.extents)
+        .map(|e| (e.offset, e.end().min(size)))
+        .collect();
+    all.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (a, b) in all {
+        if a >= b {
+            continue;
+        }
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
+}

@@ -1,0 +1,101 @@
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use testbed::{read_uuid, require_fs, FsKind, ScratchFs, MIB};
+
+use crate::common::{assert_released, loop_devices_backed_by, mounts_on};
+
+/// Makes a filesystem, writes to it, checks it is mounted on its loop
+/// device, then drops it and checks nothing is left.
+fn scratch_fs_is_mounted_then_released(kind: FsKind, size: u64) {
+    let fs = ScratchFs::new(kind, size).unwrap();
+    assert_eq!(fs.kind(), kind);
+    assert_eq!(fs.block_size(), 4096);
+    let mounts = mounts_on(fs.path());
+    assert_eq!(mounts.len(), 1, "{mounts:?}");
+    assert!(mounts[0].contains(&format!(" - {kind} ")), "{mounts:?}");
+    assert_eq!(loop_devices_backed_by(fs.backing_file()).len(), 1);
+    assert_eq!(read_uuid(fs.device()).unwrap().as_deref(), Some(fs.uuid()));
+
+    let free = fs.free_bytes().unwrap();
+    // btrfs keeps two copies of its metadata: a small one has a third free.
+    assert!(free > size / 4 && free < size, "{free} free of {size}");
+    std::fs::write(fs.path().join("hello"), vec![7u8; 1 << 20]).unwrap();
+    fs.sync().unwrap();
+    assert!(fs.free_bytes().unwrap() < free);
+
+    let (mountpoint, image) = (fs.path().to_owned(), fs.backing_file().to_owned());
+    drop(fs);
+    assert_released(&mountpoint, &image);
+}
+
+#[test]
+fn scratch_ext2_is_mounted_then_released() {
+    require_fs!(FsKind::Ext2);
+    scratch_fs_is_mounted_then_released(FsKind::Ext2, 64 * MIB);
+}
+
+#[test]
+fn scratch_ext4_is_mounted_then_released() {
+    require_fs!(FsKind::Ext4);
+    scratch_fs_is_mounted_then_released(FsKind::Ext4, 64 * MIB);
+}
+
+#[test]
+fn scratch_xfs_is_mounted_then_released() {
+    require_fs!(FsKind::Xfs);
+    scratch_fs_is_mounted_then_released(FsKind::Xfs, 300 * MIB);
+}
+
+#[test]
+fn scratch_btrfs_is_mounted_then_released() {
+    require_fs!(FsKind::Btrfs);
+    scratch_fs_is_mounted_then_released(FsKind::Btrfs, 128 * MIB);
+}
+
+#[test]
+fn scratch_fs_is_released_when_the_test_panics() {
+    require_fs!(FsKind::Ext4);
+    let mut seen: Option<(PathBuf, PathBuf)> = None;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let fs = ScratchFs::new(FsKind::Ext4, 64 * MIB).unwrap();
+        seen = Some((fs.path().to_owned(), fs.backing_file().to_owned()));
+        // Hold a file open, as a failing test would.
+        let _open = std::fs::File::create(fs.path().join("busy")).unwrap();
+        panic!("test body fails while the filesystem is mounted");
+    }));
+    assert!(result.is_err());
+    let (mountpoint, image) = seen.expect("the closure got as far as mounting");
+    assert_released(&mountpoint, &image);
+}
+
+#[test]
+fn scratch_fs_passes_mount_options() {
+    require_fs!(FsKind::Ext4);
+    let fs = ScratchFs::with_options(FsKind::Ext4, 64 * MIB, Some("ro,noatime")).unwrap();
+    let mounts = mounts_on(fs.path());
+    assert!(mounts[0].contains(" ro,noatime"), "{mounts:?}");
+    let err = std::fs::write(fs.path().join("x"), b"x").unwrap_err();
+    assert_eq!(
+        err.raw_os_error(),
+        Some(rustix::io::Errno::ROFS.raw_os_error())
+    );
+}
+
+#[test]
+fn scratch_fs_unmounts_and_checks_clean() {
+    require_fs!(FsKind::Ext4);
+    let fs = ScratchFs::new(FsKind::Ext4, 64 * MIB).unwrap();
+    testbed::generate_tree(fs.path(), &testbed::TreeSpec::os_like(8 * MIB)).unwrap();
+    let verdict = fs.unmount_and_check().unwrap();
+    assert!(verdict.clean, "{}", verdict.output);
+}
+
+#[test]
+fn scratch_fs_refuses_a_size_below_the_minimum() {
+    let err = ScratchFs::new(FsKind::Xfs, 100 * MIB).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "xfs needs at least 300 MiB, asked for 104857600 bytes"
+    );
+}

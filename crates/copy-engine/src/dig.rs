@@ -70,7 +70,7 @@ pub(crate) fn punch_zero_blocks(
         dst_path: path,
         zero_block: Some(block as usize),
         mode: WriteMode::Punch,
-        fill_to: None,
+        fill_to: Some(layout.size),
         progress,
         cancel,
     };

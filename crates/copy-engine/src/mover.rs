@@ -74,8 +74,9 @@ pub(crate) struct Job<'a> {
     /// (`None`: every byte read is data).
     pub zero_block: Option<usize>,
     pub mode: WriteMode,
-    /// Dense and sequential modes write zeros up to here after the last
-    /// chunk (the source's size; `None` for streams).
+    /// The source's size (`None` for streams): dense and sequential modes
+    /// write zeros up to here after the last chunk; punch mode extends a
+    /// zero tail to its block boundary.
     pub fill_to: Option<u64>,
     pub progress: &'a dyn Progress,
     pub cancel: &'a Cancel,
@@ -253,6 +254,8 @@ fn write_side(
         file: dst,
         path: job.dst_path,
         pending: None,
+        tail: job.fill_to,
+        block: job.zero_block.unwrap_or(1) as u64,
     };
     for msg in full {
         let chunk = msg?;
@@ -302,12 +305,19 @@ struct Punches<'a> {
     file: &'a File,
     path: &'a Path,
     pending: Option<(u64, u64)>,
+    /// End of file: a zero run ending there is punched up to the end of its
+    /// block, or the partial last block would stay allocated.
+    tail: Option<u64>,
+    block: u64,
 }
 
 impl Punches<'_> {
-    fn add(&mut self, offset: u64, len: u64) -> Result<(), Error> {
+    fn add(&mut self, offset: u64, mut len: u64) -> Result<(), Error> {
         if len == 0 {
             return Ok(());
+        }
+        if Some(offset + len) == self.tail {
+            len = (offset + len).div_ceil(self.block) * self.block - offset;
         }
         match &mut self.pending {
             Some((start, plen)) if *start + *plen == offset => *plen += len,

@@ -1,0 +1,14 @@
+//! Integration tests of copy-engine on real filesystems (loop-mounted ext4,
+//! xfs and btrfs made by the tests; they skip with a printed reason without
+//! root or the mkfs tools).
+
+mod support;
+
+/// Every named layout, every sparse mode, every filesystem: content, holes, allocation.
+mod layouts;
+/// Random layouts at 4 KiB +-1 boundaries (proptest), every mode and dig.
+mod properties;
+/// FICLONE on xfs and btrfs, and its refusal on ext4.
+mod reflink;
+/// Atomic replacement: destinations survive failures, temporaries never stay.
+mod replace;

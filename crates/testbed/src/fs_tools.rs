@@ -146,7 +146,8 @@ pub fn fsck_clean(kind: FsKind, device_or_file: &Path) -> anyhow::Result<FsckVer
     })
 }
 
-/// Whether `path` is the source of a mount in this namespace.
+/// Whether `path` is mounted in this namespace: as the source of a mount,
+/// or as the backing file of a mounted loop device.
 fn is_mounted(path: &Path) -> anyhow::Result<bool> {
     let Ok(canonical) = path.canonicalize() else {
         return Ok(false);
@@ -154,11 +155,23 @@ fn is_mounted(path: &Path) -> anyhow::Result<bool> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
         .context("cannot read /proc/self/mountinfo")?;
     // The mount source is the second field after the " - " separator.
-    Ok(mountinfo.lines().any(|line| {
+    let mut sources = mountinfo.lines().filter_map(|line| {
         line.split_once(" - ")
             .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .is_some_and(|source| Path::new(source) == canonical)
+    });
+    Ok(sources.any(|source| {
+        Path::new(source) == canonical || loop_backing_file(source).is_some_and(|f| f == canonical)
     }))
+}
+
+/// The backing file of a loop device like `/dev/loop3`, from sysfs.
+fn loop_backing_file(device: &str) -> Option<std::path::PathBuf> {
+    let name = device.strip_prefix("/dev/")?;
+    if !name.starts_with("loop") {
+        return None;
+    }
+    let backing = std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")).ok()?;
+    Some(backing.trim_end_matches('\n').into())
 }
 
 /// The filesystem label on `device_or_file`, probed directly (no blkid

@@ -12,8 +12,23 @@
 //!
 //! Set `KEEP_IMAGES=1` to keep backing files for inspection, and
 //! `SPARSECP_SCRATCH=<dir>` to choose where they are created.
+//!
+//! ```no_run
+//! use testbed::{generate_tree, tree_stats, FsKind, ScratchFs, TreeSpec, MIB};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! testbed::require_fs!(FsKind::Xfs => Ok(()));
+//! let fs = ScratchFs::new(FsKind::Xfs, 300 * MIB)?;
+//! let written = generate_tree(&fs.path().join("root"), &TreeSpec::os_like(64 * MIB))?;
+//! assert_eq!(tree_stats(&fs.path().join("root"))?, written);
+//! let verdict = fs.unmount_and_check()?;
+//! assert!(verdict.clean, "{}", verdict.output);
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod backing;
 mod fs_tools;
@@ -48,33 +63,49 @@ pub const GIB: u64 = 1 << 30;
 /// ```no_run
 /// #[test]
 /// fn xfs_image_mounts() {
-///     testbed::require!("mkfs.xfs");
-///     // ... runs only as root with mkfs.xfs installed
+///     testbed::require!("mkfs.xfs", "xfs_repair");
+///     // ... runs only as root with both tools installed
+/// }
+///
+/// #[test]
+/// fn fallible_test() -> anyhow::Result<()> {
+///     testbed::require!("losetup" => Ok(()));
+///     Ok(())
 /// }
 /// ```
 ///
-/// It `return`s from the enclosing function, so use it in functions
-/// returning `()`.
+/// It `return`s from the enclosing function: `()` by default, or the value
+/// after `=>`. The reason goes to stderr past the test harness's capture
+/// (see [`report_skip`]), so skips show in a plain `cargo test`.
 #[macro_export]
 macro_rules! require {
-    ($($tool:expr),* $(,)?) => {
+    ($($tool:expr),* => $skipped:expr) => {
         if let ::std::option::Option::Some(reason) = $crate::skip_reason(&[$($tool),*]) {
-            ::std::eprintln!("SKIP {}: {}", ::std::module_path!(), reason);
-            return;
+            fn here() {}
+            $crate::report_skip(&$crate::__test_name(::std::any::type_name_of_val(&here)), &reason);
+            return $skipped;
         }
+    };
+    ($($tool:expr),* $(,)?) => {
+        $crate::require!($($tool),* => ())
     };
 }
 
 /// Skips the current test, with a printed reason, unless a filesystem of
-/// this kind can be made and mounted here (root, tools, kernel support).
+/// this kind can be made, checked and mounted here (root, tools, kernel
+/// support). Like [`require!`], `=> value` sets what the test returns.
 #[macro_export]
 macro_rules! require_fs {
-    ($kind:expr) => {
+    ($kind:expr => $skipped:expr) => {
         if let ::std::option::Option::Some(reason) = $crate::fs_skip_reason($kind) {
-            ::std::eprintln!("SKIP {}: {}", ::std::module_path!(), reason);
-            return;
+            fn here() {}
+            $crate::report_skip(&$crate::__test_name(::std::any::type_name_of_val(&here)), &reason);
+            return $skipped;
         }
+    };
+    ($kind:expr) => {
+        $crate::require_fs!($kind => ())
     };
 }
 
-pub use tools::fs_skip_reason;
+pub use tools::{__test_name, fs_skip_reason, report_skip};

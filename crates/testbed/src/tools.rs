@@ -44,6 +44,24 @@ pub fn skip_reason(tools: &[&str]) -> Option<String> {
         .map(|tool| format!("needs {tool} (not installed)"))
 }
 
+/// Prints `SKIP <test>: <reason>` to stderr.
+///
+/// It writes to the stderr handle rather than through `eprintln!`, which
+/// the test harness captures and shows only for failing tests: a skipped
+/// test passes, and must not pass silently.
+pub fn report_skip(test: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
+}
+
+/// The path of the function enclosing a `fn here() {}`, from the type
+/// name of `here`: `crate::module::test_name`.
+#[doc(hidden)]
+pub fn __test_name(here: &str) -> String {
+    let path = here.strip_suffix("::here").unwrap_or(here);
+    path.replace("::{{closure}}", "")
+}
+
 /// Why a filesystem of this kind cannot be made, checked and mounted here,
 /// or `None` if it can: root, its `mkfs` and `fsck` tools, `blkid`, and
 /// kernel support.
@@ -110,13 +128,14 @@ pub(crate) fn output(cmd: &mut Command) -> anyhow::Result<Output> {
 pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<Output> {
     let out = output(cmd)?;
     if !out.status.success() {
-        bail!(
-            "{} failed ({}): {}{}",
-            describe(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim(),
-            String::from_utf8_lossy(&out.stdout).trim()
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let said = [stderr.trim(), stdout.trim()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        bail!("{} failed ({}): {said}", describe(cmd), out.status);
     }
     Ok(out)
 }

@@ -34,3 +34,13 @@ fn skip_reason_is_none_for_root_with_tools_present() {
     testbed::require!();
     assert_eq!(skip_reason(&["sh"]), None);
 }
+
+#[test]
+fn require_returns_the_given_value_when_skipping() {
+    fn guarded() -> u32 {
+        // Prints a SKIP line: that is the behaviour under test.
+        testbed::require!("no-such-tool-for-testbed" => 7);
+        0
+    }
+    assert_eq!(guarded(), 7);
+}

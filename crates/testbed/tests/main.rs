@@ -3,6 +3,8 @@
 
 mod common;
 
+/// Backing files, loop devices, the scratch directory, parallel set-up.
+mod devices;
 /// `FsKind` names, parsing and serde; `skip_reason`.
 mod kind;
 /// mkfs with a fixed UUID, fsck of a fresh filesystem, labels.

@@ -106,3 +106,11 @@ fn fsck_refuses_a_mounted_device() {
     let err = fsck_clean(FsKind::Ext4, fs.device()).unwrap_err();
     assert!(err.to_string().contains("is mounted"), "{err:#}");
 }
+
+#[test]
+fn fsck_refuses_the_image_of_a_mounted_filesystem() {
+    require_fs!(FsKind::Ext4);
+    let fs = ScratchFs::new(FsKind::Ext4, 32 * MIB).unwrap();
+    let err = fsck_clean(FsKind::Ext4, fs.backing_file()).unwrap_err();
+    assert!(err.to_string().contains("is mounted"), "{err:#}");
+}

@@ -99,3 +99,17 @@ fn scratch_fs_refuses_a_size_below_the_minimum() {
         "xfs needs at least 300 MiB, asked for 104857600 bytes"
     );
 }
+
+/// A file left open keeps the filesystem busy: drop detaches the mount
+/// lazily, and everything goes once the file is closed.
+#[test]
+fn scratch_fs_left_busy_is_released_when_the_file_closes() {
+    require_fs!(FsKind::Ext4);
+    let fs = ScratchFs::new(FsKind::Ext4, 32 * MIB).unwrap();
+    let (mountpoint, image) = (fs.path().to_owned(), fs.backing_file().to_owned());
+    let open = std::fs::File::create(fs.path().join("busy")).unwrap();
+    drop(fs);
+    assert_eq!(mounts_on(&mountpoint), Vec::<String>::new());
+    drop(open);
+    assert_released(&mountpoint, &image);
+}

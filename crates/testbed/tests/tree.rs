@@ -98,3 +98,11 @@ fn tree_generation_is_fast() {
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir_in(testbed::scratch_dir()).unwrap()
 }
+
+#[test]
+fn empty_tree_has_only_the_skeleton() {
+    let dir = tempdir();
+    let stats = generate_tree(dir.path(), &spec(1, 0)).unwrap();
+    assert_eq!((stats.files, stats.bytes, stats.symlinks), (0, 0, 3));
+    assert_eq!(tree_stats(dir.path()).unwrap(), stats);
+}

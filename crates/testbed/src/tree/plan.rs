@@ -144,7 +144,7 @@ impl Plan {
 
         // The usrmerge links every current distribution has.
         for dir in ["bin", "sbin", "lib"] {
-            plan.dirs.insert(PathBuf::from("usr").join(dir));
+            plan.add_dir(&PathBuf::from("usr").join(dir));
             plan.symlinks
                 .push((PathBuf::from(dir), PathBuf::from("usr").join(dir)));
         }
@@ -161,11 +161,7 @@ impl Plan {
         executable: bool,
     ) -> PathBuf {
         let path = names.unique(PathBuf::from(path));
-        for dir in path.ancestors().skip(1) {
-            if !dir.as_os_str().is_empty() {
-                self.dirs.insert(dir.to_owned());
-            }
-        }
+        self.add_dir(path.parent().expect("files live in directories"));
         self.files.push(PlannedFile {
             path: path.clone(),
             size,
@@ -173,6 +169,13 @@ impl Plan {
             executable,
         });
         path
+    }
+
+    /// Adds `dir` and its ancestors.
+    fn add_dir(&mut self, dir: &std::path::Path) {
+        for dir in dir.ancestors().filter(|d| !d.as_os_str().is_empty()) {
+            self.dirs.insert(dir.to_owned());
+        }
     }
 
     /// Places `zero_run_share` of the tree's bytes as block-aligned zero

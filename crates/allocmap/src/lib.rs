@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod bins;
+mod from_layout;
 mod human;
 mod svg;
 mod xml;

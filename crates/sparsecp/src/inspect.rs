@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use allocmap::{render_svg, ImageMap, MapOptions};
+use anyhow::{Context, Result};
 use copy_engine::{bytes, Layout};
 use serde::Serialize;
 
@@ -44,6 +45,26 @@ pub fn run(a: &InspectArgs) -> Result<ExitCode> {
         .iter()
         .map(|f| Layout::of(f))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(svg) = &a.map {
+        let images: Vec<ImageMap> = layouts
+            .iter()
+            .map(|l| {
+                ImageMap::from_layout(
+                    l,
+                    l.path
+                        .file_name()
+                        .unwrap_or(l.path.as_os_str())
+                        .to_string_lossy(),
+                )
+            })
+            .collect();
+        let opts = MapOptions {
+            title: Some("Allocation map".into()),
+            ..MapOptions::default()
+        };
+        std::fs::write(svg, render_svg(&images, &opts))
+            .with_context(|| format!("{}: cannot write map", svg.display()))?;
+    }
     if a.output.json {
         let out: Vec<Inspected> = layouts.iter().map(inspected).collect();
         let text = if out.len() == 1 {

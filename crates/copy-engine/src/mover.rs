@@ -221,10 +221,32 @@ fn read_exact_at(
             }
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).at(path, &format!("read at offset {at}")),
+            Err(e) => {
+                let bad = first_unreadable(file, at, buf.len() - done).unwrap_or(at);
+                return Err(e).at(path, &format!("read at offset {bad}"));
+            }
         }
     }
     Ok(done)
+}
+
+/// After a read of `len` bytes at `offset` failed, finds the first 512-byte
+/// sector of it that fails on its own, so the error names where the bad
+/// bytes are rather than where a 1 MiB read began.
+fn first_unreadable(file: &File, offset: u64, len: usize) -> Option<u64> {
+    const SECTOR: u64 = 512;
+    let mut buf = [0u8; SECTOR as usize];
+    let (mut at, end) = (offset, offset + len as u64);
+    while at < end {
+        let n = (SECTOR - at % SECTOR).min(end - at) as usize;
+        match file.read_at(&mut buf[..n], at) {
+            Ok(0) => return None,
+            Ok(got) => at += got as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Some(at),
+        }
+    }
+    None
 }
 
 /// Fills `buf` from a stream; returns less only at end of file.

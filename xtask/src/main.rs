@@ -1,1 +1,50 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, one subcommand per module.
+//!
+//! Thin by design: what a subcommand measures or checks lives in the
+//! `harness` crate, so tests can use it too; here are only arguments,
+//! printing, and the order of steps.
+
+mod gate;
+mod scenario;
+mod test;
+mod tidy;
+
+use clap::{Parser, Subcommand};
+
+/// Project automation (`cargo xtask <command> --help`).
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replays an installer scenario with copiers; prints the table and
+    /// writes a report folder under target/scenario/.
+    Scenario(scenario::Args),
+    /// Fails unless a copier keeps passive.img as sparse as active.img,
+    /// identical, labelled, clean, and the upgrade fitting.
+    Gate(gate::Args),
+    /// Everything CI runs: fmt, clippy, all tests with snapshot checks,
+    /// and a check that no loop device was left behind.
+    Test(test::Args),
+    /// House rules: module docs, unsafe only where allowed, no pending
+    /// snapshots, no cleanup that hits others' devices.
+    Tidy,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scenario(args) => scenario::run(args),
+        Command::Gate(args) => gate::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Tidy => tidy::run(&test::workspace_root()),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,48 @@
+//! harness: replays the Harvester/Elemental install and upgrade on a real,
+//! loop-mounted COS_STATE partition and measures what each way of copying
+//! `active.img` to `passive.img` does to allocation, labels, consistency
+//! and free space (issue #3).
+//!
+//! The pieces, in the order a run uses them:
+//! - [`scenario`]: the scenarios in `fixtures/scenarios/*.toml`, scaling.
+//! - [`partition`]: COS_STATE and mounted images as RAII guards.
+//! - [`install`]: the installer's steps; [`Installation`].
+//! - [`copier`]: the named copiers ([`Copier::Iocopy`], ...).
+//! - [`measure`]: sizes, allocation, label and fsck of an image.
+//! - [`run`]: a scenario with a list of copiers; [`ScenarioReport`].
+//! - [`verdict`]: the gate's judgement of one run.
+//! - [`table`] and [`report`]: what people review.
+//! - [`leaks`]: loop devices a run left attached.
+//!
+//! Everything needs root and the e2fsprogs tools; callers check with
+//! [`skip_reason`] first.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod copier;
+pub mod go_iocopy;
+pub mod install;
+pub mod leaks;
+pub mod measure;
+pub mod partition;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod table;
+pub mod verdict;
+
+pub use copier::Copier;
+pub use install::{InstallOutcome, Installation, UpgradeOutcome};
+pub use measure::{du_h, ImageFacts};
+pub use run::{run_scenario, CopierRun, ScenarioReport, DEFAULT_TOLERANCE};
+pub use scenario::{ImageSpec, Scenario, StateSpec, DEFAULT_SCENARIO};
+pub use verdict::{judge, Verdict};
+
+/// Why scenarios cannot run here (not root, a tool or filesystem missing),
+/// or `None` if they can. `fs` is the COS_STATE filesystem.
+pub fn skip_reason(fs: testbed::FsKind) -> Option<String> {
+    testbed::fs_skip_reason(fs)
+        .or_else(|| testbed::fs_skip_reason(testbed::FsKind::Ext2))
+        .or_else(|| testbed::skip_reason(&["tune2fs", "blkid"]))
+}

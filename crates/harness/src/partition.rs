@@ -1,0 +1,157 @@
+//! The COS_STATE partition and the OS images on it, as RAII guards.
+//!
+//! [`CosState`] is a sparse backing file, a loop device over it, a
+//! filesystem made with a fixed label and UUID, and a mount on a temporary
+//! directory. [`MountedImage`] is an image file on it attached to its own
+//! loop device and mounted, the way the installer fills `active.img`.
+//! Field order is drop order (mount, loop device, backing file, mount
+//! point), so everything is released even when a test panics; with
+//! `KEEP_IMAGES=1` the backing file stays for inspection.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use tempfile::TempDir;
+use testbed::{BackingFile, FsKind, LoopDevice, Mount};
+
+use crate::scenario::StateSpec;
+
+/// The directory the installer keeps its images in, under COS_STATE.
+pub const IMAGE_DIR: &str = "cOS";
+
+/// A mounted COS_STATE partition, released on drop.
+#[derive(Debug)]
+pub struct CosState {
+    // Field order is drop order.
+    mount: Mount,
+    device: LoopDevice,
+    backing: BackingFile,
+    mountpoint: TempDir,
+    fs: FsKind,
+}
+
+impl CosState {
+    /// Creates the partition `spec` describes, mounts it, and creates the
+    /// empty `cOS` directory.
+    pub fn create(spec: &StateSpec) -> anyhow::Result<CosState> {
+        let mountpoint = tempfile::Builder::new()
+            .prefix("cos-state-")
+            .tempdir()
+            .context("cannot create a mount point for COS_STATE")?;
+        let backing = BackingFile::create(&fresh_backing_path("cos-state"), spec.size())?;
+        let device = LoopDevice::attach(backing.path())?;
+        testbed::mkfs(spec.fs, device.path(), &spec.label, &spec.uuid)?;
+        let mount = Mount::mount(device.path(), mountpoint.path(), spec.fs, None)?;
+        let dir = mount.target().join(IMAGE_DIR);
+        std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(CosState {
+            mount,
+            device,
+            backing,
+            mountpoint,
+            fs: spec.fs,
+        })
+    }
+
+    /// The mount point.
+    pub fn root(&self) -> &Path {
+        self.mountpoint.path()
+    }
+
+    /// `cOS/<name>` on the partition.
+    pub fn image_path(&self, name: &str) -> PathBuf {
+        self.root().join(IMAGE_DIR).join(name)
+    }
+
+    /// The partition's filesystem.
+    pub fn fs(&self) -> FsKind {
+        self.fs
+    }
+
+    /// The loop device it is on.
+    pub fn device(&self) -> &Path {
+        self.device.path()
+    }
+
+    /// The sparse file behind the loop device.
+    pub fn backing_file(&self) -> &Path {
+        self.backing.path()
+    }
+
+    /// Bytes root can still write (`f_bfree * f_frsize`): the loop driver
+    /// writes image blocks with kernel privileges, so reserved blocks
+    /// count. Flushes first so that delayed allocation is accounted.
+    pub fn free_bytes(&self) -> anyhow::Result<u64> {
+        self.sync()?;
+        let stat = rustix::fs::statvfs(self.mount.target())
+            .with_context(|| format!("cannot statvfs {}", self.root().display()))?;
+        Ok(stat.f_bfree * stat.f_frsize)
+    }
+
+    /// Flushes the partition (`syncfs`).
+    pub fn sync(&self) -> anyhow::Result<()> {
+        syncfs(self.root())
+    }
+}
+
+/// An image file attached to a loop device and mounted, released on drop.
+#[derive(Debug)]
+pub struct MountedImage {
+    // Field order is drop order.
+    mount: Mount,
+    device: LoopDevice,
+    mountpoint: TempDir,
+}
+
+impl MountedImage {
+    /// Attaches `image` to a loop device and mounts it as `fs`.
+    pub fn mount(image: &Path, fs: FsKind) -> anyhow::Result<MountedImage> {
+        let mountpoint = tempfile::Builder::new()
+            .prefix("cos-image-")
+            .tempdir()
+            .context("cannot create a mount point for an image")?;
+        let device = LoopDevice::attach(image)?;
+        let mount = Mount::mount(device.path(), mountpoint.path(), fs, None)?;
+        Ok(MountedImage {
+            mount,
+            device,
+            mountpoint,
+        })
+    }
+
+    /// The mount point.
+    pub fn root(&self) -> &Path {
+        self.mountpoint.path()
+    }
+
+    /// The loop device.
+    pub fn device(&self) -> &Path {
+        self.device.path()
+    }
+
+    /// Flushes the image's filesystem through the loop device, reporting
+    /// write errors the loop device met on the way (`syncfs`).
+    pub fn sync(&self) -> anyhow::Result<()> {
+        syncfs(self.mount.target())
+    }
+}
+
+fn syncfs(dir: &Path) -> anyhow::Result<()> {
+    let handle =
+        std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    rustix::fs::syncfs(&handle).with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+/// A fresh path `<stem>-<pid>-<n>.img` in the testbed's scratch directory.
+fn fresh_backing_path(stem: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = testbed::scratch_dir();
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("{stem}-{}-{n}.img", std::process::id()));
+        if !path.exists() {
+            return path;
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Integration tests of the harness: the installer scenarios of issue #3
+//! replayed on loop-mounted COS_STATE partitions (root only; they skip
+//! with a printed reason otherwise), with the tables snapshotted.
+
+mod support;
+
+/// Each copier on a small image: holes kept or filled, odd paths quoted.
+mod copiers;
+/// Full-scale Harvester install on ext4: the table, the gate per copier,
+/// and copy-engine's promises on the real image.
+mod install_ext4;
+/// The same scenarios on xfs and btrfs COS_STATE, at scale 0.1.
+mod other_fs;
+/// Scenario files load, and scaling keeps every filesystem valid.
+mod scenarios;
+/// Full-scale 8 GiB upgrade on ext4: dense passive runs out, sparse fits.
+mod upgrade_ext4;

@@ -1,0 +1,31 @@
+//! Shared helpers: snapshot settings that redact machine-specific text,
+//! and a progress log.
+
+use harness::ScenarioReport;
+
+/// Insta settings for this crate's tables: temp paths become `[TMP]`, loop
+/// devices `[LOOP]`. Bound to the caller's scope by the returned guard.
+pub fn redacted() -> insta::internals::SettingsBindDropGuard {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.add_filter(r"/tmp/[^\s:'\x22]+", "[TMP]");
+    settings.add_filter(r"/dev/loop[0-9]+", "[LOOP]");
+    settings.bind_to_scope()
+}
+
+/// Prints progress of long scenario runs (shown with `--nocapture`).
+pub fn log(line: &str) {
+    eprintln!("harness: {line}");
+}
+
+/// The verdict of each copier, as `name: pass|FAIL` lines.
+pub fn verdicts(report: &ScenarioReport) -> String {
+    report
+        .runs
+        .iter()
+        .map(|r| {
+            let verdict = if r.verdict.passed { "pass" } else { "FAIL" };
+            format!("{}: {verdict}\n", r.copier)
+        })
+        .collect()
+}

@@ -1,0 +1,109 @@
+//! `cargo xtask test`: everything CI needs, in order, stopping at the first
+//! failure with a message saying which step failed.
+//!
+//! 1. `cargo xtask tidy` (house rules, see `tidy.rs`)
+//! 2. `cargo fmt --all -- --check`
+//! 3. `cargo clippy --workspace --all-targets -- -D warnings`
+//! 4. `cargo insta test --workspace --check --unreferenced=reject`, with
+//!    `PROPTEST_CASES=2000` (runs every test, the loop-device ones too)
+//! 5. no loop device backed by our images is left attached.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use harness::leaks::{our_loop_devices, AttachedLoop};
+use xshell::{cmd, Shell};
+
+/// Arguments of `cargo xtask test`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Property-test cases per property.
+    #[arg(long, default_value_t = 2000)]
+    proptest_cases: u32,
+}
+
+/// Runs `cargo xtask test`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let sh = Shell::new()?;
+    sh.change_dir(workspace_root());
+    if !is_root() {
+        eprintln!(
+            "xtask test: not running as root: the loop-device tests will skip \
+             (each prints SKIP and its reason); run with sudo to run them"
+        );
+    }
+    // Devices attached before we start are someone else's (a concurrent
+    // run); we only answer for the ones that appear during ours.
+    let before: BTreeSet<AttachedLoop> = our_loop_devices().into_iter().collect();
+    let started = Instant::now();
+    step("cargo xtask tidy", || crate::tidy::run(&workspace_root()))?;
+    step("cargo fmt --all -- --check", || {
+        cmd!(sh, "cargo fmt --all -- --check").run()?;
+        Ok(())
+    })?;
+    step(
+        "cargo clippy --workspace --all-targets -- -D warnings",
+        || {
+            cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?;
+            Ok(())
+        },
+    )?;
+    let cases = args.proptest_cases.to_string();
+    step(
+        "cargo insta test --workspace --check --unreferenced=reject",
+        || {
+            cmd!(
+                sh,
+                "cargo insta test --workspace --check --unreferenced=reject"
+            )
+            .env("PROPTEST_CASES", &cases)
+            .run()
+            .context("tests failed (a snapshot change needs `cargo insta review`)")?;
+            Ok(())
+        },
+    )?;
+    step("no loop device left attached", || {
+        let left: Vec<AttachedLoop> = our_loop_devices()
+            .into_iter()
+            .filter(|l| !before.contains(l))
+            .collect();
+        if !left.is_empty() {
+            let list: Vec<String> = left
+                .iter()
+                .map(|l| format!("{} -> {}", l.device.display(), l.backing.display()))
+                .collect();
+            bail!("loop devices left attached:\n  {}", list.join("\n  "));
+        }
+        Ok(())
+    })?;
+    eprintln!(
+        "xtask test: all steps passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn step(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    eprintln!("xtask test: {name}");
+    let started = Instant::now();
+    body().with_context(|| format!("step failed: {name}"))?;
+    eprintln!(
+        "xtask test: {name}: ok ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_owned()
+}
+
+fn is_root() -> bool {
+    // With no tools asked for, the only reason to skip is not being root.
+    testbed::skip_reason(&[]).is_none()
+}

@@ -186,7 +186,7 @@ fn copy_file(
         );
         progress.finish();
         let moved = moved?;
-        check_unchanged(src, &src_path, layout.size)?;
+        check_unchanged(src, &src_path, layout.size, src_meta)?;
         report.bytes_read = moved.read;
         report.bytes_written = moved.written;
         report.phases.push(phase_report(
@@ -233,7 +233,7 @@ fn copy_file(
                         phase,
                     ));
                 }
-                check_unchanged(src, &src_path, layout.size)?;
+                check_unchanged(src, &src_path, layout.size, src_meta)?;
                 return finish(report, temp, opts, started);
             }
             CloneOutcome::Unsupported(errno) if opts.reflink == ReflinkMode::Always => {
@@ -335,7 +335,7 @@ fn copy_file(
             .push(phase_report(Phase::Data, method, moved.read, phase));
     }
     progress.finish();
-    check_unchanged(src, &src_path, layout.size)?;
+    check_unchanged(src, &src_path, layout.size, src_meta)?;
     finish(report, temp, opts, started)
 }
 
@@ -471,10 +471,19 @@ fn finish(
     Ok(report)
 }
 
-/// A source that grew or shrank while we copied it was not copied whole.
-fn check_unchanged(src: &File, path: &Path, before: u64) -> Result<(), Error> {
-    let after = src.metadata().at(path, "stat")?.len();
-    if after != before {
+/// A source that grew or shrank while we copied it was not copied whole,
+/// and one written meanwhile (a write, a truncate and regrow, a punched
+/// hole: each moves its change time) may be torn between two versions.
+fn check_unchanged(
+    src: &File,
+    path: &Path,
+    before: u64,
+    at_start: &fs::Metadata,
+) -> Result<(), Error> {
+    let now = src.metadata().at(path, "stat")?;
+    let after = now.len();
+    let ctime = |m: &fs::Metadata| (m.ctime(), m.ctime_nsec());
+    if after != before || ctime(&now) != ctime(at_start) {
         return Err(Error::SourceChanged {
             path: path.into(),
             before,

@@ -26,8 +26,9 @@ pub enum Error {
         /// The destination path.
         dst: PathBuf,
     },
-    /// The source changed size while it was being copied.
-    #[error("{path}: source changed size during the copy ({before} bytes at start, {after} now); destination left untouched")]
+    /// The source changed (its size, or its content: its change time moved)
+    /// while it was being copied.
+    #[error("{path}: source changed during the copy (size {before} bytes at start, {after} now); destination left untouched")]
     SourceChanged {
         /// The source path.
         path: PathBuf,

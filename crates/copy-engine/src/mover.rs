@@ -334,12 +334,9 @@ struct Punches<'a> {
 }
 
 impl Punches<'_> {
-    fn add(&mut self, offset: u64, mut len: u64) -> Result<(), Error> {
+    fn add(&mut self, offset: u64, len: u64) -> Result<(), Error> {
         if len == 0 {
             return Ok(());
-        }
-        if Some(offset + len) == self.tail {
-            len = (offset + len).div_ceil(self.block) * self.block - offset;
         }
         match &mut self.pending {
             Some((start, plen)) if *start + *plen == offset => *plen += len,
@@ -352,7 +349,13 @@ impl Punches<'_> {
     }
 
     fn flush(&mut self) -> Result<(), Error> {
-        if let Some((offset, len)) = self.pending.take() {
+        if let Some((offset, mut len)) = self.pending.take() {
+            // Past the end only while the end has not moved: a file grown
+            // meanwhile has new bytes there, which the punch would zero.
+            let size_now = || self.file.metadata().map(|m| m.len()).ok();
+            if Some(offset + len) == self.tail && size_now() == self.tail {
+                len = (offset + len).div_ceil(self.block) * self.block - offset;
+            }
             crate::sys::punch_hole(self.file, offset, len)
                 .at(self.path, &format!("punch hole at offset {offset}"))?;
         }

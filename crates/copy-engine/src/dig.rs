@@ -86,5 +86,35 @@ pub(crate) fn punch_zero_blocks(
         &job,
     );
     progress.finish();
-    Ok(moved?.zero_skipped)
+    let punched = moved?.zero_skipped;
+    free_unwritten(file, path, layout.size)?;
+    Ok(punched)
+}
+
+/// Fallocated but unwritten extents read as zeros and SEEK_DATA calls them
+/// holes, so the pass above never reads them, yet they stay allocated.
+/// When FIEMAP shows any, every hole is punched (a no-op where nothing is
+/// allocated); the holes are looked up afresh, so that data written
+/// meanwhile is data, not a hole.
+fn free_unwritten(file: &File, path: &Path, size: u64) -> Result<(), Error> {
+    let Some(map) = sys::fiemap(file, size).at(path, "fiemap")? else {
+        return Ok(());
+    };
+    if !map.iter().any(|e| e.unwritten && e.logical < size) {
+        return Ok(());
+    }
+    let data = crate::layout::data_extents(file, size).at(path, "seek data/hole")?;
+    let mut pos = 0;
+    for (start, end) in data
+        .iter()
+        .map(|e| (e.offset, e.end()))
+        .chain([(size, size)])
+    {
+        if start > pos {
+            sys::punch_hole(file, pos, start - pos)
+                .at(path, &format!("punch hole at offset {pos}"))?;
+        }
+        pos = end;
+    }
+    Ok(())
 }

@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report = harness::run_scenario(&scenario, &[copier], args.tolerance, &mut |line| {
         eprintln!("{line}")
     })?;
-    println!("{}", table::render_text(&report));
+    println!("{}", table::render_text(&report, table::FreeSpace::Figures));
     let dir = args
         .out
         .unwrap_or_else(|| report::default_dir("gate", &report));

@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report = harness::run_scenario(&scenario, &copiers, DEFAULT_TOLERANCE, &mut |line| {
         eprintln!("[{:>6.1}s] {line}", started.elapsed().as_secs_f64())
     })?;
-    println!("{}", table::render_text(&report));
+    println!("{}", table::render_text(&report, table::FreeSpace::Figures));
     for run in report.runs.iter().filter(|r| !r.verdict.passed) {
         println!("{} fails the gate:\n{}", run.copier, table::failures(run));
     }

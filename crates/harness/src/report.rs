@@ -32,7 +32,7 @@ pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathB
     let _ = writeln!(md, "{}\n", table::headline(report));
     md.push_str("## Images after the install\n\n");
     md.push_str(&table::install_table(report).to_markdown());
-    if let Some(upgrade) = table::upgrade_table(report) {
+    if let Some(upgrade) = table::upgrade_table(report, table::FreeSpace::Figures) {
         md.push_str("\n## COS_STATE during the upgrade\n\n");
         md.push_str(&upgrade.to_markdown());
     }

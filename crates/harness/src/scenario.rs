@@ -167,8 +167,17 @@ impl Scenario {
     }
 
     /// The same scenario with COS_STATE made of `fs` instead.
+    ///
+    /// The partition UUID changes with the filesystem (its fourth group
+    /// becomes `8001`, `8002`, ...): `mkfs.btrfs` refuses a UUID that any
+    /// other device shows, and XFS will not mount a duplicate, so the same
+    /// scenario must be able to run on two filesystems at once.
     pub fn with_state_fs(&self, fs: FsKind) -> anyhow::Result<Scenario> {
         let mut changed = self.clone();
+        if fs != self.state.fs {
+            let variant = FsKind::all().iter().position(|k| *k == fs).unwrap_or(0);
+            changed.state.uuid = uuid_variant(&self.state.uuid, variant as u16 + 1)?;
+        }
         changed.state.fs = fs;
         changed.state.size_mib = changed.state.size_mib.max(fs.min_size() / MIB);
         changed.check()?;
@@ -204,4 +213,15 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// `uuid` with its fourth group replaced by `8000 + n` (hex; the variant
+/// bits stay RFC 4122).
+fn uuid_variant(uuid: &str, n: u16) -> anyhow::Result<String> {
+    let mut groups: Vec<String> = uuid.split('-').map(str::to_owned).collect();
+    if groups.len() != 5 || groups[3].len() != 4 {
+        bail!("{uuid:?} is not a UUID");
+    }
+    groups[3] = format!("{:04x}", 0x8000 + (n & 0x0fff));
+    Ok(groups.join("-"))
 }

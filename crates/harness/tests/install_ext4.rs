@@ -27,7 +27,7 @@ fn harvester_install_table_and_gate_per_copier() {
     // What issue #3 reports from the field: active 1.7G, io.Copy'd 3.1G.
     insta::assert_snapshot!(
         "harvester_install_ext4",
-        harness::table::render_text(&report)
+        harness::table::render_stable(&report)
     );
     assert_eq!(harness::du_h(installation.active.allocated), "1.7G");
     for name in ["iocopy", "go-iocopy"] {

@@ -17,7 +17,7 @@ fn table(name: &str, fs: FsKind, copiers: &[Copier]) -> String {
         .scaled(SCALE)
         .unwrap();
     let report = run_scenario(&scenario, copiers, 1.01, &mut log).unwrap();
-    harness::table::render_text(&report)
+    harness::table::render_stable(&report)
 }
 
 #[test]

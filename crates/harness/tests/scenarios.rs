@@ -72,3 +72,17 @@ fn scaling_and_filesystems_reject_nonsense() {
     assert!(scenario.with_state_fs(FsKind::Ext2).is_err());
     assert!(Scenario::load("no-such-scenario").is_err());
 }
+
+#[test]
+fn each_state_filesystem_gets_its_own_uuid() {
+    let scenario = Scenario::load("harvester-install").unwrap();
+    let uuids: Vec<String> = [FsKind::Ext4, FsKind::Xfs, FsKind::Btrfs]
+        .into_iter()
+        .map(|fs| scenario.with_state_fs(fs).unwrap().state.uuid)
+        .collect();
+    insta::assert_snapshot!(uuids.join("\n"), @r"
+    c05a7e00-0000-4000-8000-000000000015
+    c05a7e00-0000-4000-8003-000000000015
+    c05a7e00-0000-4000-8004-000000000015
+    ");
+}

@@ -205,6 +205,22 @@ pub fn cp_allocation(src: &Path, mode: &str) -> u64 {
     a
 }
 
+/// Like [`cp_allocation`], with cp's copy made in `dir` (for a source on a
+/// read-only filesystem).
+pub fn cp_allocation_into(src: &Path, dir: &Path, mode: &str) -> u64 {
+    let dst = dir.join(format!("cp-{mode}"));
+    let st = Command::new("cp")
+        .arg(format!("--sparse={mode}"))
+        .arg(src)
+        .arg(&dst)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp --sparse={mode} failed");
+    let a = allocated(&dst);
+    std::fs::remove_file(&dst).unwrap();
+    a
+}
+
 /// Reads a whole file (small files only).
 pub fn read_all(path: &Path) -> Vec<u8> {
     let mut v = Vec::new();
@@ -230,4 +246,97 @@ pub fn assert_fully_allocated(path: &Path) {
         path.display(),
         allocated(path)
     );
+}
+
+/// The temporaries of ours (`.NAME.sparsecp-PID-N.tmp`) left in `dir`.
+pub fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".sparsecp-"))
+        .collect()
+}
+
+/// A [`copy_engine::Progress`] that runs `action` once, on the engine's
+/// writer thread, as soon as `after` bytes have been reported: a change
+/// made exactly mid-copy while the reader thread keeps reading ahead.
+pub struct MidCopy<F: Fn() + Sync> {
+    after: u64,
+    done: std::sync::atomic::AtomicU64,
+    fired: std::sync::atomic::AtomicBool,
+    action: F,
+}
+
+impl<F: Fn() + Sync> MidCopy<F> {
+    pub fn new(after: u64, action: F) -> Self {
+        MidCopy {
+            after,
+            done: 0.into(),
+            fired: false.into(),
+            action,
+        }
+    }
+
+    /// Whether the action ran.
+    pub fn fired(&self) -> bool {
+        self.fired.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl<F: Fn() + Sync> copy_engine::Progress for MidCopy<F> {
+    fn advance(&self, bytes: u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let done = self.done.fetch_add(bytes, SeqCst) + bytes;
+        if done >= self.after && !self.fired.swap(true, SeqCst) {
+            (self.action)();
+        }
+    }
+}
+
+/// A filesystem mounted with mount(8) (tmpfs, squashfs, bind mounts, which
+/// testbed's `ScratchFs` does not make), unmounted on drop even on panic.
+/// Field order is drop order: the mount, then its loop device, if any.
+pub struct ExtraMount {
+    target: tempfile::TempDir,
+    _device: Option<testbed::LoopDevice>,
+}
+
+impl ExtraMount {
+    /// `mount -t FSTYPE -o OPTIONS SOURCE <new temporary directory>`;
+    /// `device` is a loop device SOURCE lives on, detached after unmounting.
+    pub fn new(
+        fstype: &str,
+        options: &str,
+        source: &Path,
+        device: Option<testbed::LoopDevice>,
+    ) -> ExtraMount {
+        let target = tempfile::Builder::new()
+            .prefix(&format!("faults-{fstype}-"))
+            .tempdir()
+            .unwrap();
+        let st = Command::new("mount")
+            .args(["-t", fstype, "-o", options])
+            .arg(source)
+            .arg(target.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount -t {fstype} {}", source.display());
+        ExtraMount {
+            target,
+            _device: device,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.target.path()
+    }
+}
+
+impl Drop for ExtraMount {
+    fn drop(&mut self) {
+        match Command::new("umount").arg(self.target.path()).status() {
+            Ok(s) if s.success() => {}
+            other => eprintln!("cannot unmount {}: {other:?}", self.target.path().display()),
+        }
+    }
 }

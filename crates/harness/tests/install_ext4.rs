@@ -93,3 +93,24 @@ fn engine_promises_hold_on_the_scenario_image(installation: &Installation) {
         assert!(copy_engine::verify(&active, copy, None).unwrap().identical);
     }
 }
+
+#[test]
+fn harvester_install_on_the_default_8g_partition() {
+    testbed::require!("go", "cp", "fallocate", "tune2fs", "blkid");
+    testbed::require_fs!(FsKind::Ext4);
+    let scenario = Scenario::load("harvester-install-8g").unwrap();
+    let report = harness::run_scenario(&scenario, &Copier::builtins(), 1.01, &mut log).unwrap();
+    let _redacted = redacted();
+    insta::assert_snapshot!(
+        "harvester_install_8g_ext4",
+        harness::table::render_stable(&report)
+    );
+    insta::assert_snapshot!(verdicts(&report), @r"
+    iocopy: FAIL
+    go-iocopy: FAIL
+    cp: pass
+    harvester-fix: pass
+    sparsecp: pass
+    sparsecp-always: pass
+    ");
+}

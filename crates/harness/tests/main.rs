@@ -6,8 +6,8 @@ mod support;
 
 /// Each copier on a small image: holes kept or filled, odd paths quoted.
 mod copiers;
-/// Full-scale Harvester install on ext4: the table, the gate per copier,
-/// and copy-engine's promises on the real image.
+/// Full-scale Harvester installs on ext4 (15 GiB and 8 GiB): the tables,
+/// the gate per copier, and copy-engine's promises on the real image.
 mod install_ext4;
 /// The same scenarios on xfs and btrfs COS_STATE, at scale 0.1.
 mod other_fs;
@@ -15,3 +15,5 @@ mod other_fs;
 mod scenarios;
 /// Full-scale 8 GiB upgrade on ext4: dense passive runs out, sparse fits.
 mod upgrade_ext4;
+/// The gate's rules on made-up runs: tolerance, content, labels, fsck.
+mod verdict;

@@ -1,0 +1,406 @@
+//! The cases of issue #5, each set up on loop-mounted filesystems.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use copy_engine::{CopyOptions, NoProgress};
+use testbed::{FsKind, LoopDevice, ScratchFs, GIB};
+
+use crate::case::{Case, Contender, Guard, RemoveOnDrop, Role};
+use crate::child::Step;
+use crate::fixtures::{self, FileFacts};
+use crate::lab::{Lab, Tools};
+
+/// Every case, by name, with what it measures, in the order they run.
+pub const CASES: [(&str, &str); 7] = [
+    ("install", "active.img -> passive.img on ext4: sparsecp vs cp, rsync, qemu-img, io.Copy (+dig), and the read-once-write-once limit"),
+    ("dig", "dig holes in a dense passive.img in place: sparsecp dig vs fallocate --dig-holes"),
+    ("blockdev", "a loop block device over active.img as the source (zero detection): sparsecp vs cp --sparse=always, qemu-img convert"),
+    ("sparse-1tib", "a 1 TiB file with three 64 KiB extents: sparsecp vs cp"),
+    ("extents-20k", "20,000 data extents of 4 KiB between 4 KiB holes: sparsecp vs cp"),
+    ("reflink-xfs", "active.img copied on xfs: sparsecp (reflink auto) vs cp --reflink=auto"),
+    ("reflink-btrfs", "active.img copied on btrfs: sparsecp (reflink auto) vs cp --reflink=auto"),
+];
+
+/// Sets up case `name` (its fixtures are made here, untimed).
+pub fn build(name: &str, lab: &mut Lab) -> anyhow::Result<Case> {
+    match name {
+        "install" => install(lab),
+        "dig" => dig(lab),
+        "blockdev" => blockdev(lab),
+        "sparse-1tib" => sparse_1tib(lab),
+        "extents-20k" => extents_20k(lab),
+        "reflink-xfs" => reflink(lab, FsKind::Xfs, "reflink-xfs"),
+        "reflink-btrfs" => reflink(lab, FsKind::Btrfs, "reflink-btrfs"),
+        other => bail!("no case {other:?}"),
+    }
+}
+
+/// `sparsecp copy --sparse MODE --json SRC DST`.
+fn sparsecp_copy(tools: &Tools, sparse: &str, src: &Path, dst: &Path) -> Step {
+    step(
+        &tools.sparsecp,
+        &["copy", "--sparse", sparse, "--json"],
+        &[src, dst],
+    )
+}
+
+fn step(program: &Path, args: &[&str], paths: &[&Path]) -> Step {
+    let mut step = Step::new(program, args);
+    step.args
+        .extend(paths.iter().map(|p| p.to_string_lossy().into_owned()));
+    step
+}
+
+fn add(case: &mut Case, tools: &Tools, contender: Contender) -> Option<usize> {
+    case.add(contender, |p| tools.why_missing(p))
+}
+
+fn install(lab: &mut Lab) -> anyhow::Result<Case> {
+    let (src, facts) = lab.active()?;
+    let root = lab.ext4()?;
+    let dst = root.join("passive.img");
+    let t = &lab.tools;
+    let mut case = Case::new(
+        "install",
+        "installer copy: active.img -> passive.img on ext4".into(),
+        format!("active.img, {}", facts.describe()),
+        src.clone(),
+        root.clone(),
+    );
+    let out = Some(dst.clone());
+    let (s, d) = (src.as_path(), dst.as_path());
+    let cp = Tools::system("cp");
+    let ours_auto = add(
+        &mut case,
+        t,
+        Contender::new(
+            "sparsecp auto",
+            Role::Ours,
+            vec![sparsecp_copy(t, "auto", s, d)],
+            out.clone(),
+        ),
+    );
+    let ours_always = add(
+        &mut case,
+        t,
+        Contender::new(
+            "sparsecp always",
+            Role::Ours,
+            vec![sparsecp_copy(t, "always", s, d)],
+            out.clone(),
+        ),
+    );
+    let cp_auto = add(
+        &mut case,
+        t,
+        Contender::new(
+            "cp --sparse=auto",
+            Role::Theirs,
+            vec![step(&cp, &["--sparse=auto"], &[s, d])],
+            out.clone(),
+        ),
+    );
+    let cp_always = add(
+        &mut case,
+        t,
+        Contender::new(
+            "cp --sparse=always",
+            Role::Theirs,
+            vec![step(&cp, &["--sparse=always"], &[s, d])],
+            out.clone(),
+        ),
+    );
+    let rsync = add(
+        &mut case,
+        t,
+        Contender::new(
+            "rsync --sparse",
+            Role::Theirs,
+            vec![step(&Tools::system("rsync"), &["--sparse"], &[s, d])],
+            out.clone(),
+        ),
+    );
+    let qemu = add(
+        &mut case,
+        t,
+        Contender::new(
+            "qemu-img convert",
+            Role::Theirs,
+            vec![step(
+                &Tools::system("qemu-img"),
+                &["convert", "-f", "raw", "-O", "raw"],
+                &[s, d],
+            )],
+            out.clone(),
+        ),
+    );
+    let shipped = add(
+        &mut case,
+        t,
+        Contender::new(
+            "io.Copy + dig-holes",
+            Role::Theirs,
+            vec![
+                step(&t.go(), &[], &[s, d]),
+                step(&Tools::system("fallocate"), &["--dig-holes"], &[d]),
+            ],
+            out.clone(),
+        ),
+    );
+    let go = add(
+        &mut case,
+        t,
+        Contender::new(
+            "Go io.Copy",
+            Role::Theirs,
+            vec![step(&t.go(), &[], &[s, d])],
+            out.clone(),
+        ),
+    );
+    let limit_copy = add(
+        &mut case,
+        t,
+        Contender::new(
+            "limit: read+write once",
+            Role::Limit,
+            vec![step(&t.bench, &["limit-copy"], &[s, d])],
+            out.clone(),
+        ),
+    );
+    let limit_read = add(
+        &mut case,
+        t,
+        Contender::new(
+            "limit: read once",
+            Role::Limit,
+            vec![step(&t.bench, &["limit-read"], &[s])],
+            None,
+        ),
+    );
+    for theirs in [cp_auto, rsync, qemu, shipped, go, limit_copy, limit_read] {
+        case.pair(ours_auto, theirs);
+    }
+    case.pair(ours_always, cp_always);
+    Ok(case)
+}
+
+fn dig(lab: &mut Lab) -> anyhow::Result<Case> {
+    let (active, _) = lab.active()?;
+    let root = lab.ext4()?;
+    let master = root.join("passive-dense.img");
+    eprintln!("setting up: dense passive-dense.img (every byte of active.img written)");
+    let guard = RemoveOnDrop(master.clone());
+    fixtures::dense_copy(&active, &master)?;
+    let facts = FileFacts::of(&master)?;
+    let file = root.join("passive.img");
+    let t = &lab.tools;
+    let mut case = Case::new(
+        "dig",
+        "dig holes in place in a dense passive.img on ext4 (a fresh dense copy per run, untimed)"
+            .into(),
+        format!("passive.img as io.Copy leaves it, {}", facts.describe()),
+        master.clone(),
+        root,
+    );
+    case.guards.push(Guard::File(guard));
+    let f = file.as_path();
+    let mut ours = Contender::new(
+        "sparsecp dig",
+        Role::Ours,
+        vec![step(&t.sparsecp, &["dig", "--json"], &[f])],
+        Some(file.clone()),
+    );
+    ours.fresh_from = Some(master.clone());
+    let mut theirs = Contender::new(
+        "fallocate --dig-holes",
+        Role::Theirs,
+        vec![step(&Tools::system("fallocate"), &["--dig-holes"], &[f])],
+        Some(file.clone()),
+    );
+    theirs.fresh_from = Some(master);
+    let ours = add(&mut case, t, ours);
+    let theirs = add(&mut case, t, theirs);
+    case.pair(ours, theirs);
+    Ok(case)
+}
+
+fn blockdev(lab: &mut Lab) -> anyhow::Result<Case> {
+    let (active, facts) = lab.active()?;
+    let root = lab.ext4()?;
+    let device = LoopDevice::attach(&active)?;
+    let src = device.path().to_owned();
+    let dst = root.join("from-device.img");
+    let t = &lab.tools;
+    let mut case = Case::new(
+        "blockdev",
+        format!(
+            "loop block device over active.img -> file on ext4 ({} of zero detection)",
+            allocmap::human_bytes(facts.size)
+        ),
+        format!("{} over active.img, {}", src.display(), facts.describe()),
+        src.clone(),
+        root,
+    );
+    case.guards.push(Guard::Loop(device));
+    let (s, d, out) = (src.as_path(), dst.as_path(), Some(dst.clone()));
+    let ours = add(
+        &mut case,
+        t,
+        Contender::new(
+            "sparsecp auto",
+            Role::Ours,
+            vec![sparsecp_copy(t, "auto", s, d)],
+            out.clone(),
+        ),
+    );
+    let cp = add(
+        &mut case,
+        t,
+        Contender::new(
+            "cp --sparse=always",
+            Role::Theirs,
+            vec![step(&Tools::system("cp"), &["--sparse=always"], &[s, d])],
+            out.clone(),
+        ),
+    );
+    let qemu = add(
+        &mut case,
+        t,
+        Contender::new(
+            "qemu-img convert",
+            Role::Theirs,
+            vec![step(
+                &Tools::system("qemu-img"),
+                &["convert", "-f", "raw", "-O", "raw"],
+                &[s, d],
+            )],
+            out,
+        ),
+    );
+    case.pair(ours, cp);
+    case.pair(ours, qemu);
+    Ok(case)
+}
+
+/// sparsecp auto against `cp --sparse=auto` on a file built by `build`.
+fn ours_vs_cp(
+    lab: &mut Lab,
+    name: &'static str,
+    title: &str,
+    file: &str,
+    build: fn(&Path) -> anyhow::Result<FileFacts>,
+) -> anyhow::Result<Case> {
+    let root = lab.ext4()?;
+    let src = root.join(file);
+    let guard = RemoveOnDrop(src.clone());
+    let facts = build(&src)?;
+    let dst = root.join(format!("copy-of-{file}"));
+    let t = &lab.tools;
+    let mut case = Case::new(
+        name,
+        title.into(),
+        format!("{file}, {}", facts.describe()),
+        src.clone(),
+        root,
+    );
+    case.guards.push(Guard::File(guard));
+    let (s, d, out) = (src.as_path(), dst.as_path(), Some(dst.clone()));
+    let ours = add(
+        &mut case,
+        t,
+        Contender::new(
+            "sparsecp auto",
+            Role::Ours,
+            vec![sparsecp_copy(t, "auto", s, d)],
+            out.clone(),
+        ),
+    );
+    let cp = add(
+        &mut case,
+        t,
+        Contender::new(
+            "cp --sparse=auto",
+            Role::Theirs,
+            vec![step(&Tools::system("cp"), &["--sparse=auto"], &[s, d])],
+            out,
+        ),
+    );
+    case.pair(ours, cp);
+    Ok(case)
+}
+
+fn sparse_1tib(lab: &mut Lab) -> anyhow::Result<Case> {
+    ours_vs_cp(
+        lab,
+        "sparse-1tib",
+        "1 TiB file with three 64 KiB extents, copied on ext4",
+        "huge.img",
+        fixtures::build_huge_sparse,
+    )
+}
+
+fn extents_20k(lab: &mut Lab) -> anyhow::Result<Case> {
+    ours_vs_cp(
+        lab,
+        "extents-20k",
+        "20,000 data extents of 4 KiB between 4 KiB holes, copied on ext4",
+        "fragmented.img",
+        fixtures::build_fragmented,
+    )
+}
+
+fn reflink(lab: &mut Lab, kind: FsKind, name: &'static str) -> anyhow::Result<Case> {
+    if let Some(reason) = testbed::fs_skip_reason(kind) {
+        bail!("cannot run on {kind}: {reason}");
+    }
+    let (active, _) = lab.active()?;
+    let size = (3 * lab.active_size())
+        .max(kind.min_size())
+        .next_multiple_of(GIB / 4);
+    eprintln!(
+        "setting up: {kind} of {} on a loop device",
+        allocmap::human_bytes(size)
+    );
+    let fs =
+        ScratchFs::new(kind, size).with_context(|| format!("cannot make the {kind} filesystem"))?;
+    let root = fs.path().to_owned();
+    let src = root.join("active.img");
+    copy_engine::copy(&active, &src, &CopyOptions::auto(), &NoProgress)
+        .with_context(|| format!("cannot put active.img on {kind}"))?;
+    crate::system::syncfs(&root)?;
+    let facts = FileFacts::of(&src)?;
+    let dst = root.join("passive.img");
+    let t = &lab.tools;
+    let mut case = Case::new(
+        name,
+        format!("reflink copy of active.img on {kind}"),
+        format!("active.img on {kind}, {}", facts.describe()),
+        src.clone(),
+        root,
+    );
+    let (s, d, out) = (src.as_path(), dst.as_path(), Some(dst.clone()));
+    let ours = add(
+        &mut case,
+        t,
+        Contender::new(
+            "sparsecp auto",
+            Role::Ours,
+            vec![sparsecp_copy(t, "auto", s, d)],
+            out.clone(),
+        ),
+    );
+    let cp = add(
+        &mut case,
+        t,
+        Contender::new(
+            "cp --reflink=auto",
+            Role::Theirs,
+            vec![step(&Tools::system("cp"), &["--reflink=auto"], &[s, d])],
+            out,
+        ),
+    );
+    case.pair(ours, cp);
+    case.guards.push(Guard::Fs(fs));
+    Ok(case)
+}

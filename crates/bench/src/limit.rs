@@ -1,0 +1,97 @@
+//! The floor to compare against: reading the allocated bytes once and
+//! writing them once, with nothing else (no temporary, no rename, no space
+//! check, no zero scan, no fsync).
+//!
+//! These run as hidden subcommands of `sparsecp-bench` so that they are
+//! timed exactly like the tools: as a child process, spawn to exit.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use rustix::fs::SeekFrom;
+use rustix::io::Errno;
+
+/// Chunk for `copy_file_range` calls and reads.
+const CHUNK: u64 = 8 << 20;
+
+/// The `(offset, length)` data extents of `file` up to `size`, from
+/// SEEK_DATA/SEEK_HOLE.
+pub fn data_extents(file: &File, size: u64) -> anyhow::Result<Vec<(u64, u64)>> {
+    let mut extents = Vec::new();
+    let mut pos = 0;
+    while pos < size {
+        let start = match rustix::fs::seek(file, SeekFrom::Data(pos)) {
+            Ok(start) => start,
+            Err(Errno::NXIO) => break,
+            Err(e) => return Err(e).context("SEEK_DATA failed"),
+        };
+        let end = rustix::fs::seek(file, SeekFrom::Hole(start))
+            .context("SEEK_HOLE failed")?
+            .min(size);
+        if end > start {
+            extents.push((start, end - start));
+        }
+        pos = end;
+    }
+    Ok(extents)
+}
+
+/// Creates `dst` of `src`'s size and `copy_file_range`s the data extents
+/// of `src` into it: one read and one write of the allocated bytes.
+pub fn copy_extents(src: &Path, dst: &Path) -> anyhow::Result<()> {
+    let input = File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
+    let size = input.metadata()?.len();
+    let output = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dst)
+        .with_context(|| format!("cannot create {}", dst.display()))?;
+    output.set_len(size)?;
+    for (offset, length) in data_extents(&input, size)? {
+        let end = offset + length;
+        let (mut off_in, mut off_out) = (offset, offset);
+        while off_in < end {
+            let want = (end - off_in).min(CHUNK) as usize;
+            let n = rustix::fs::copy_file_range(
+                &input,
+                Some(&mut off_in),
+                &output,
+                Some(&mut off_out),
+                want,
+            )
+            .with_context(|| format!("copy_file_range at {off_in} failed"))?;
+            if n == 0 {
+                bail!("{} ended early at {off_in}", src.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the data extents of `src` once, discarding the bytes: the floor
+/// under any copy.
+pub fn read_extents(src: &Path) -> anyhow::Result<u64> {
+    let input = File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
+    let size = input.metadata()?.len();
+    let _ = rustix::fs::fadvise(&input, 0, None, rustix::fs::Advice::Sequential);
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut total = 0;
+    for (offset, length) in data_extents(&input, size)? {
+        let mut pos = offset;
+        while pos < offset + length {
+            let want = (offset + length - pos).min(CHUNK) as usize;
+            let n = input
+                .read_at(&mut buf[..want], pos)
+                .with_context(|| format!("read at {pos} failed"))?;
+            if n == 0 {
+                bail!("{} ended early at {pos}", src.display());
+            }
+            pos += n as u64;
+            total += n as u64;
+        }
+    }
+    Ok(total)
+}

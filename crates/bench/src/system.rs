@@ -1,0 +1,135 @@
+//! The machine side of a benchmark: flushing, dropping caches, and
+//! describing the machine and tool versions for the report.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+use serde::Serialize;
+
+/// Flushes one filesystem (`syncfs` on a directory of it): the dirty data
+/// and metadata of every file on it reach the device. On a loop-mounted
+/// filesystem the flush request makes the loop driver `fsync` its backing
+/// file too, so the bytes reach the disk.
+pub fn syncfs(dir: &Path) -> anyhow::Result<()> {
+    let fd = std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    rustix::fs::syncfs(&fd).with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+/// `sync; echo 3 > /proc/sys/vm/drop_caches`: page cache, dentries and
+/// inodes of every filesystem (the loop images' backing files included).
+pub fn drop_caches() -> anyhow::Result<()> {
+    rustix::fs::sync();
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n")
+        .context("cannot write /proc/sys/vm/drop_caches (needs root)")
+}
+
+/// Loads `programs` (and their shared libraries) back into the page cache
+/// by running each once with `--version`, output discarded.
+///
+/// A cold run means cold *data*: after dropping caches every tool would
+/// otherwise also pay for reading its own executable from disk, which
+/// charges qemu-img's dozens of libraries against it, not its copying.
+pub fn warm_programs<'a>(programs: impl IntoIterator<Item = &'a Path>) {
+    for program in programs {
+        let _ = Command::new(program)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Whether we run as root (loop devices, mounts and drop_caches need it).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// What machine and which tools a report was made with.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// `uname -r`.
+    pub kernel: String,
+    /// Online CPUs.
+    pub cpus: usize,
+    /// `MemTotal` from /proc/meminfo, in bytes.
+    pub memory: u64,
+    /// The CPU model from /proc/cpuinfo.
+    pub cpu_model: String,
+    /// First line of each tool's `--version`, by tool.
+    pub tools: Vec<(String, String)>,
+}
+
+impl Machine {
+    /// Describes this machine and the versions of `tools`.
+    pub fn describe(tools: &[(&str, &Path)]) -> Machine {
+        let uname = rustix::system::uname();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024);
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|v| v.split_once(':'))
+            .map_or_else(String::new, |(_, v)| v.trim().to_owned());
+        Machine {
+            kernel: uname.release().to_string_lossy().into_owned(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory,
+            cpu_model,
+            tools: tools
+                .iter()
+                .map(|(name, path)| ((*name).to_owned(), version(path)))
+                .collect(),
+        }
+    }
+}
+
+/// The first line `program --version` prints (Go prints it for `version`).
+fn version(program: &Path) -> String {
+    let arg = if program.file_name().is_some_and(|n| n == "go") {
+        "version"
+    } else {
+        "--version"
+    };
+    Command::new(program)
+        .arg(arg)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|out| {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.lines().next().map(str::to_owned)
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The 1, 5 and 15 minute load averages from /proc/loadavg: other work on
+/// the machine during a run shows here.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// `git describe --always --dirty` of the workspace this binary was built
+/// from: which engine the sparsecp binary most likely is.
+pub fn revision() -> String {
+    Command::new("git")
+        .arg("-C")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .args(["describe", "--always", "--dirty"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

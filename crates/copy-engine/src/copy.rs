@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -159,10 +159,7 @@ fn copy_file(
     };
     let existing = existing(Some(src_meta), &src_path, target)?;
     if let Existing::Special = existing {
-        let out = OpenOptions::new()
-            .write(true)
-            .open(target)
-            .at(target, "open")?;
+        let out = open_special(target, opts)?;
         let ranges = ranges(&layout.extents);
         let job = job(
             &src_path,
@@ -375,10 +372,7 @@ fn copy_stream_to(
         Existing::Special => (
             true,
             None,
-            OpenOptions::new()
-                .write(true)
-                .open(target)
-                .at(target, "open")?,
+            open_special(target, opts)?,
         ),
         Existing::Regular(ref m) => {
             report.stale_removed = dest::remove_stale_temporaries(target);
@@ -425,6 +419,44 @@ fn copy_stream_to(
         None => {
             report.seconds = started.elapsed().as_secs_f64();
             Ok(report)
+        }
+    }
+}
+
+/// Opens a pipe, device or similar for writing. open(2) of a FIFO blocks
+/// until a reader comes, and signal handlers restart it, so that SIGINT
+/// could not stop the wait: a FIFO is opened non-blocking, retried until a
+/// reader appears or the copy is cancelled, then written blocking.
+fn open_special(target: &Path, opts: &CopyOptions) -> Result<File, Error> {
+    let fifo = fs::metadata(target).is_ok_and(|m| m.file_type().is_fifo());
+    if !fifo {
+        return OpenOptions::new()
+            .write(true)
+            .open(target)
+            .at(target, "open");
+    }
+    loop {
+        let opened = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(target);
+        match opened {
+            Ok(file) => {
+                rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty())
+                    .map_err(std::io::Error::from)
+                    .at(target, "set blocking")?;
+                return Ok(file);
+            }
+            // ENXIO: no reader yet.
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                if opts.cancel.is_cancelled() {
+                    return Err(Error::Interrupted {
+                        path: target.into(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e).at(target, "open"),
         }
     }
 }

@@ -44,7 +44,18 @@ pub fn copy(
         let mut reader = file;
         return copy_stream_to(&mut reader, src, &target, opts, progress);
     }
-    copy_file(&file, &meta, layout, &target, opts, progress)
+    copy_file(&file, &meta, layout, &target, opts, progress).map_err(|e| match e {
+        // Name the symlink the caller gave, not only the file it leads to.
+        Error::SameFile { src, .. } if is_symlink(dst) => Error::SameFile {
+            src,
+            dst: dst.into(),
+        },
+        e => e,
+    })
+}
+
+fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// Copies everything `reader` yields until end of file to `dst` (for

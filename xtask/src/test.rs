@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use harness::leaks::{our_loop_devices, AttachedLoop};
+use harness::leaks::{leaked_loop_devices, our_loop_devices, AttachedLoop};
 use xshell::{cmd, Shell};
 
 /// Arguments of `cargo xtask test`.
@@ -34,7 +34,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     // Devices attached before we start are someone else's (a concurrent
-    // run); we only answer for the ones that appear during ours.
+    // run); we only answer for the ones that appear during ours and whose
+    // owner process has exited.
     let before: BTreeSet<AttachedLoop> = our_loop_devices().into_iter().collect();
     let started = Instant::now();
     step("cargo xtask tidy", || crate::tidy::run(&workspace_root()))?;
@@ -64,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
     )?;
     step("no loop device left attached", || {
-        let left: Vec<AttachedLoop> = our_loop_devices()
+        let left: Vec<AttachedLoop> = leaked_loop_devices()
             .into_iter()
             .filter(|l| !before.contains(l))
             .collect();

@@ -4,6 +4,11 @@
 //! (COS_STATE and every testbed image) or by an image inside a COS_STATE
 //! mount (`/tmp/cos-state-*/cOS/*.img`). Only the kernel's view in sysfs
 //! is read; nothing is detached here.
+//!
+//! A device is *leaked* once the process that attached it is gone: scratch
+//! images are named `<stem>-<pid>-<n>.img`, and an image inside a mount
+//! belongs to whoever owns the device that mount is on. So a run can be
+//! checked while other people's tests, still running, hold devices.
 
 use std::path::{Path, PathBuf};
 
@@ -51,4 +56,72 @@ fn is_ours(backing: &Path, scratch: &Path) -> bool {
     Path::new(text).starts_with(scratch)
         || text.contains("/cos-state-")
         || text.contains("/testbed-")
+}
+
+/// The devices of [`our_loop_devices`] whose owner process has exited.
+pub fn leaked_loop_devices() -> Vec<AttachedLoop> {
+    our_loop_devices()
+        .into_iter()
+        .filter(|l| !owner_alive(&l.backing, 0))
+        .collect()
+}
+
+/// Whether the process that made `backing` (or the device it lives on)
+/// is still running; unknown owners count as gone.
+fn owner_alive(backing: &Path, depth: u32) -> bool {
+    if let Some(pid) = pid_in_name(backing) {
+        return Path::new("/proc").join(pid.to_string()).exists();
+    }
+    if depth > 2 {
+        return false;
+    }
+    match device_under(backing).and_then(|device| backing_of(&device)) {
+        Some(outer) => owner_alive(&outer, depth + 1),
+        None => false,
+    }
+}
+
+/// The `<pid>` of a file named `<stem>-<pid>-<n>.img`.
+fn pid_in_name(path: &Path) -> Option<u32> {
+    let stem = path.file_name()?.to_str()?.strip_suffix(".img")?;
+    let mut parts = stem.rsplit('-');
+    parts.next()?.parse::<u64>().ok()?;
+    parts.next()?.parse().ok()
+}
+
+/// The source device of the deepest mount containing `path`.
+fn device_under(path: &Path) -> Option<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let target = line.split_whitespace().nth(4)?;
+            let source = line.split_once(" - ")?.1.split_whitespace().nth(1)?;
+            path.starts_with(target)
+                .then(|| (target.len(), PathBuf::from(source)))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, source)| source)
+}
+
+/// The backing file of a loop device node, from sysfs.
+fn backing_of(device: &Path) -> Option<PathBuf> {
+    let name = device.strip_prefix("/dev").ok()?.to_str()?;
+    let text = std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")).ok()?;
+    Some(PathBuf::from(text.trim_end_matches('\n')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_image_names_carry_their_owner_pid() {
+        assert_eq!(
+            pid_in_name(Path::new("/x/cos-state-4242-7.img")),
+            Some(4242)
+        );
+        assert_eq!(pid_in_name(Path::new("/x/scratch-ext4-1-0.img")), Some(1));
+        assert_eq!(pid_in_name(Path::new("/x/cOS/active.img")), None);
+    }
 }

@@ -38,6 +38,7 @@ pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathB
     }
     if let Some(images) = table::upgraded_images_table(report) {
         md.push_str("\n## Images after the upgrade\n\n");
+        md.push_str("Ratios are to the installed active.img.\n\n");
         md.push_str(&images.to_markdown());
     }
     md.push_str("\n## Copiers\n\n");

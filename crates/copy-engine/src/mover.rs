@@ -137,7 +137,15 @@ fn read_side(
         let Ok(mut chunk) = empty.recv() else {
             return Ok(None);
         };
-        let len = fill(&mut chunk.buf)?;
+        let len = match fill(&mut chunk.buf) {
+            // A read given up because of the cancel is an interruption.
+            Err(_) if job.cancel.is_cancelled() => {
+                return Err(Error::Interrupted {
+                    path: job.dst_path.to_path_buf(),
+                })
+            }
+            filled => filled?,
+        };
         chunk.offset = offset;
         chunk.len = len;
         match job.zero_block {

@@ -1,9 +1,11 @@
 //! sparsecp: the command line over copy-engine. Parsing lives in `cli`, the
-//! progress bar in `progress`, printing of reports here.
+//! progress bar in `progress`, a standard input that SIGINT can stop in
+//! `stdin`, printing of reports here.
 
 mod cli;
 mod inspect;
 mod progress;
+mod stdin;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -53,7 +55,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let bar = Bar::new(!a.output.quiet && !a.output.json);
             let report = if a.src == Path::new("-") {
-                let mut stdin = std::io::stdin();
+                let mut stdin = stdin::CancellableStdin::new(opts.cancel.clone());
                 copy_engine::copy_stream(&mut stdin, Path::new("-"), &a.dst, &opts, &bar)?
             } else {
                 copy_engine::copy(&a.src, &a.dst, &opts, &bar)?

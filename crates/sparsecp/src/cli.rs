@@ -50,7 +50,9 @@ pub struct CopyArgs {
     pub no_space_check: bool,
     #[command(flatten)]
     pub output: Output,
-    /// The source: a file, a block device, or '-' for standard input.
+    /// The source: a file, a block device, or '-' for standard input (copied
+    /// to its end: exactly the bytes received, even from a writer that
+    /// stopped early, which a stream cannot tell from one that ended).
     pub src: PathBuf,
     /// The destination file or directory.
     pub dst: PathBuf,

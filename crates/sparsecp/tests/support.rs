@@ -54,3 +54,95 @@ pub fn allocated(path: &Path) -> u64 {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Exit status of an operation that failed, as the README documents.
+pub const FAILED: i32 = 3;
+/// Exit status after SIGINT or SIGTERM.
+pub const INTERRUPTED: i32 = 130;
+
+/// Asserts stderr is one line, `sparsecp: ...`, containing each of
+/// `needles`, and returns it.
+pub fn one_error_line(o: &Output, needles: &[&str]) -> String {
+    let err = stderr(o);
+    assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
+    assert!(err.starts_with("sparsecp: "), "{err:?}");
+    for n in needles {
+        assert!(err.contains(n), "stderr names {n:?}: {err:?}");
+    }
+    err
+}
+
+/// What a directory holds: each entry's name, type, size, mode and bytes
+/// (for files up to 1 MiB), to show that nothing was created or changed.
+pub fn listing(dir: &Path) -> Vec<(std::ffi::OsString, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            let content = if m.is_file() && m.len() <= 1 << 20 {
+                format!("{:?}", std::fs::read(e.path()).unwrap())
+            } else {
+                String::new()
+            };
+            let what = format!(
+                "{:?} {} {:o} {content}",
+                m.file_type(),
+                m.len(),
+                m.permissions().mode()
+            );
+            (e.file_name(), what)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Temporaries of ours (`.NAME.sparsecp-PID-N.tmp`) in `dir`.
+pub fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".sparsecp-"))
+        .collect()
+}
+
+/// `mount --bind SOURCE TARGET` (read-only with `ro`), unmounted on drop
+/// even when the test panics.
+pub struct BindMount {
+    target: std::path::PathBuf,
+}
+
+impl BindMount {
+    pub fn new(source: &Path, target: &Path, ro: bool) -> BindMount {
+        let st = Command::new("mount")
+            .arg("--bind")
+            .arg(source)
+            .arg(target)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount --bind {}", source.display());
+        let guard = BindMount {
+            target: target.to_path_buf(),
+        };
+        if ro {
+            let st = Command::new("mount")
+                .args(["-o", "remount,bind,ro"])
+                .arg(target)
+                .status()
+                .unwrap();
+            assert!(st.success(), "remount {} read-only", target.display());
+        }
+        guard
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        match Command::new("umount").arg(&self.target).status() {
+            Ok(s) if s.success() => {}
+            other => eprintln!("cannot unmount {}: {other:?}", self.target.display()),
+        }
+    }
+}

@@ -124,8 +124,8 @@ pub fn markdown(report: &Report) -> String {
         "(the tools' executables re-read untimed), then flushed like warm+sync. ",
         "Times are wall times from spawn to exit (plus the flush), median (min–max). ",
         "Ratios are median(ours) / median(theirs) from the same run, below 1 = sparsecp faster; ",
-        "in brackets the range of the per-round ratios (each round runs every tool once, in turn). ",
-        "Peak RSS is `ru_maxrss` from `wait4`, the largest of all runs.\n\n"
+        "in brackets the range of the per-round ratios (each round runs every tool once, in turn, every other round in reverse order). ",
+        "Peak RSS is the tool's `ru_maxrss` (via a small spawner process, whose ~2.6 MiB is the floor of every figure), the largest of all runs.\n\n"
     ));
     let _ = writeln!(md, "## Targets\n");
     let _ = writeln!(md, "| target | measured | met |\n|---|---|---|");

@@ -1,6 +1,9 @@
 //! Running a case: one warm-up round that also checks every output, then
 //! per mode `runs` interleaved rounds (ours, theirs, ours, theirs, ...), so
-//! the disk's slow minutes hit every contender alike.
+//! the disk's slow minutes hit every contender alike. Every other round
+//! runs the contenders in reverse order (ours, theirs | theirs, ours | ...)
+//! so that no tool always follows the same neighbour or sits first after
+//! the round's progress line: a drift over a round then cancels out too.
 //!
 //! Around each timed run, untimed: recreate in-place inputs, flush the
 //! filesystem so no earlier writeback overlaps, drop caches in cold mode;
@@ -111,7 +114,8 @@ pub fn run_case(
         let mut samples = vec![Vec::new(); case.contenders.len()];
         for round in 1..=runs {
             let mut parts = Vec::new();
-            for (i, c) in case.contenders.iter().enumerate() {
+            for i in round_order(case.contenders.len(), round) {
+                let c = &case.contenders[i];
                 if !alive[i] {
                     continue;
                 }
@@ -165,6 +169,17 @@ pub fn run_case(
         modes,
         skipped,
     })
+}
+
+/// The contender indexes of round `round` (1-based): in order on odd
+/// rounds, reversed on even ones.
+pub fn round_order(contenders: usize, round: usize) -> Vec<usize> {
+    let order = 0..contenders;
+    if round % 2 == 1 {
+        order.collect()
+    } else {
+        order.rev().collect()
+    }
 }
 
 fn check_cancel(cancel: &AtomicBool) -> anyhow::Result<()> {

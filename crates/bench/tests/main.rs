@@ -3,5 +3,5 @@
 //! nothing here needs root.
 
 mod report; // markdown tables, targets judged met / missed / not measured
-mod stats; // medians, ratios of medians, per-round ratio ranges, units
+mod stats; // medians, ratios of medians, per-round ratio ranges, units, round order
 mod support; // synthetic case results

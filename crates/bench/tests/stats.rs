@@ -42,3 +42,11 @@ fn durations_and_rss_read_naturally() {
     assert_eq!(human_seconds(612.0), "612 s");
     assert_eq!(human_rss(7 * 1024 + 512), "7.5 MiB");
 }
+
+#[test]
+fn rounds_alternate_direction() {
+    use bench::runner::round_order;
+    assert_eq!(round_order(3, 1), [0, 1, 2]);
+    assert_eq!(round_order(3, 2), [2, 1, 0]);
+    assert_eq!(round_order(3, 3), [0, 1, 2]);
+}

@@ -380,11 +380,7 @@ fn copy_stream_to(
     }
     let existing = existing(None, label, target)?;
     let (sequential, temp, out) = match existing {
-        Existing::Special => (
-            true,
-            None,
-            open_special(target, opts)?,
-        ),
+        Existing::Special => (true, None, open_special(target, opts)?),
         Existing::Regular(ref m) => {
             report.stale_removed = dest::remove_stale_temporaries(target);
             let temp = TempFile::create(target, m.mode() & 0o7777)?;
@@ -437,7 +433,8 @@ fn copy_stream_to(
 /// Opens a pipe, device or similar for writing. open(2) of a FIFO blocks
 /// until a reader comes, and signal handlers restart it, so that SIGINT
 /// could not stop the wait: a FIFO is opened non-blocking, retried until a
-/// reader appears or the copy is cancelled, then written blocking.
+/// reader appears or the copy is cancelled, and stays non-blocking (the
+/// mover waits for room itself, watching the cancel flag).
 fn open_special(target: &Path, opts: &CopyOptions) -> Result<File, Error> {
     let fifo = fs::metadata(target).is_ok_and(|m| m.file_type().is_fifo());
     if !fifo {
@@ -452,12 +449,7 @@ fn open_special(target: &Path, opts: &CopyOptions) -> Result<File, Error> {
             .custom_flags(libc::O_NONBLOCK)
             .open(target);
         match opened {
-            Ok(file) => {
-                rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty())
-                    .map_err(std::io::Error::from)
-                    .at(target, "set blocking")?;
-                return Ok(file);
-            }
+            Ok(file) => return Ok(file),
             // ENXIO: no reader yet.
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
                 if opts.cancel.is_cancelled() {

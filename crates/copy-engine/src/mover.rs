@@ -383,13 +383,55 @@ impl Out<'_> {
     fn write(&mut self, buf: &[u8], offset: u64) -> Result<(), Error> {
         let path = self.job.dst_path;
         let res = match self.job.mode {
-            WriteMode::Sequential => (&*self.dst).write_all(buf),
+            WriteMode::Sequential => return self.write_sequential(buf, offset),
             WriteMode::Sparse | WriteMode::Dense | WriteMode::Punch => {
                 self.dst.write_all_at(buf, offset)
             }
         };
         res.at(path, &format!("write at offset {offset}"))?;
         self.pos = offset + buf.len() as u64;
+        Ok(())
+    }
+
+    /// Writes in order to a pipe or device. A FIFO is non-blocking (see
+    /// `copy::open_special`): when its reader stops reading, wait for room
+    /// in slices and look at the cancel flag between them, since a blocked
+    /// write would ignore SIGINT (its handler restarts the write).
+    fn write_sequential(&mut self, mut buf: &[u8], offset: u64) -> Result<(), Error> {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        const SLICE: Timespec = Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        let path = self.job.dst_path;
+        let mut at = offset;
+        while !buf.is_empty() {
+            match (&*self.dst).write(buf) {
+                Ok(0) => {
+                    return Err(std::io::Error::from(std::io::ErrorKind::WriteZero))
+                        .at(path, &format!("write at offset {at}"))
+                }
+                Ok(n) => {
+                    buf = &buf[n..];
+                    at += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if self.job.cancel.is_cancelled() {
+                        return Err(Error::Interrupted {
+                            path: path.to_path_buf(),
+                        });
+                    }
+                    let mut fds = [PollFd::new(self.dst, PollFlags::OUT)];
+                    match poll(&mut fds, Some(&SLICE)) {
+                        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                        Err(e) => return Err(e.into()).at(path, "poll"),
+                    }
+                }
+                Err(e) => return Err(e).at(path, &format!("write at offset {at}")),
+            }
+        }
+        self.pos = at;
         Ok(())
     }
 

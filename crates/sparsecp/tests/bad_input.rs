@@ -309,6 +309,29 @@ fn a_fifo_destination_gets_the_bytes_or_fails_cleanly() {
     reader.join().unwrap();
     assert_eq!(code(&out), FAILED);
     one_error_line(&out, &[s(&fifo), "Broken pipe"]);
+    // A reader that stops reading but stays: the copy waits for room
+    // until SIGINT ends it.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let reader = std::thread::spawn({
+        let fifo = fifo.clone();
+        move || {
+            let mut f = std::fs::File::open(fifo).unwrap();
+            let mut buf = [0u8; 4096];
+            f.read_exact(&mut buf).unwrap();
+            done_rx.recv().unwrap();
+        }
+    });
+    let child = spawn(
+        &[OsStr::new("copy"), big.as_os_str(), fifo.as_os_str()],
+        Stdio::null(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, rustix::process::Signal::INT);
+    let out = wait_within(child, Duration::from_secs(5));
+    done_tx.send(()).unwrap();
+    reader.join().unwrap();
+    assert_eq!(out.status.code(), Some(INTERRUPTED), "{:?}", out.status);
+    one_error_line(&out, &[s(&fifo), "interrupted"]);
     // No reader at all: it waits, like `cat > fifo`, until SIGINT ends it.
     let before = listing(dir.path());
     let child = spawn(

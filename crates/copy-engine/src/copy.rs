@@ -16,6 +16,7 @@ use crate::mover::{self, Job, Source, WriteMode};
 use crate::options::{CopyOptions, ReflinkMode, SparseMode};
 use crate::progress::Progress;
 use crate::report::{CopyReport, Method, Phase, PhaseReport};
+use crate::stream::CancellableReader;
 use crate::sys::{self, CloneOutcome, RangeOutcome};
 
 /// Copies `src` to `dst`.
@@ -30,7 +31,14 @@ pub fn copy(
     opts: &CopyOptions,
     progress: &dyn Progress,
 ) -> Result<CopyReport, Error> {
-    let file = File::open(src).at(src, "open")?;
+    // open(2) of a FIFO with no writer blocks, out of SIGINT's reach (see
+    // `stream`): open it non-blocking; the stream reader waits in poll.
+    let fifo = fs::metadata(src).is_ok_and(|m| m.file_type().is_fifo());
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(if fifo { libc::O_NONBLOCK } else { 0 })
+        .open(src)
+        .at(src, "open")?;
     let meta = file.metadata().at(src, "stat")?;
     if meta.is_dir() {
         return Err(Error::Unsupported {
@@ -41,7 +49,7 @@ pub fn copy(
     let layout = Layout::from_file(&file, src)?;
     let target = resolve_destination(src, dst)?;
     if layout.kind == SourceKind::Stream {
-        let mut reader = file;
+        let mut reader = CancellableReader::new(file, opts.cancel.clone());
         return copy_stream_to(&mut reader, src, &target, opts, progress);
     }
     copy_file(&file, &meta, layout, &target, opts, progress).map_err(|e| match e {

@@ -22,6 +22,7 @@ mod mover;
 mod options;
 mod progress;
 mod report;
+mod stream;
 #[allow(unsafe_code)]
 mod sys;
 mod verify;
@@ -35,4 +36,5 @@ pub use layout::{Extent, Layout, SourceKind};
 pub use options::{CopyOptions, ReflinkMode, SparseMode};
 pub use progress::{Cancel, NoProgress, Progress};
 pub use report::{bytes, CopyReport, DigReport, Method, Phase, PhaseReport};
+pub use stream::CancellableReader;
 pub use verify::{verify, VerifyReport};

@@ -1,11 +1,9 @@
 //! sparsecp: the command line over copy-engine. Parsing lives in `cli`, the
-//! progress bar in `progress`, a standard input that SIGINT can stop in
-//! `stdin`, printing of reports here.
+//! progress bar in `progress`, printing of reports here.
 
 mod cli;
 mod inspect;
 mod progress;
-mod stdin;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use copy_engine::{Cancel, CopyOptions, Error};
+use copy_engine::{Cancel, CancellableReader, CopyOptions, Error};
 
 use cli::{Cli, Command};
 use progress::Bar;
@@ -55,7 +53,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let bar = Bar::new(!a.output.quiet && !a.output.json);
             let report = if a.src == Path::new("-") {
-                let mut stdin = stdin::CancellableStdin::new(opts.cancel.clone());
+                // SIGINT must end a wait for input too (see CancellableReader).
+                let mut stdin = CancellableReader::new(std::io::stdin(), opts.cancel.clone());
                 copy_engine::copy_stream(&mut stdin, Path::new("-"), &a.dst, &opts, &bar)?
             } else {
                 copy_engine::copy(&a.src, &a.dst, &opts, &bar)?

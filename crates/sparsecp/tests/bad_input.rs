@@ -351,6 +351,55 @@ fn a_fifo_destination_gets_the_bytes_or_fails_cleanly() {
 }
 
 #[test]
+fn a_fifo_source_copies_what_is_sent_and_sigint_ends_a_wait_for_a_writer() {
+    let (dir, _) = scratch();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let dst = dir.path().join("dst");
+    std::fs::write(&dst, b"old").unwrap();
+    // A writer: its bytes, exactly, once it closes.
+    let mut sent = vec![0u8; 2 << 20];
+    sent.extend_from_slice(b"and the end");
+    let writer = std::thread::spawn({
+        let (fifo, sent) = (fifo.clone(), sent.clone());
+        move || std::fs::write(fifo, sent).unwrap()
+    });
+    let out = sparsecp(&["copy", "-q", s(&fifo), s(&dst)]);
+    writer.join().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(std::fs::read(&dst).unwrap() == sent);
+    // No writer yet, then a writer that holds the FIFO open silently:
+    // SIGINT ends either wait.
+    std::fs::write(&dst, b"old").unwrap();
+    let before = listing(dir.path());
+    for silent_writer in [false, true] {
+        let child = spawn(
+            &[OsStr::new("copy"), fifo.as_os_str(), dst.as_os_str()],
+            Stdio::null(),
+        );
+        let writer =
+            silent_writer.then(|| std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+        signal(&child, rustix::process::Signal::INT);
+        let out = wait_within(child, Duration::from_secs(5));
+        drop(writer);
+        let what = if silent_writer {
+            "silent writer"
+        } else {
+            "no writer"
+        };
+        assert_eq!(
+            out.status.code(),
+            Some(INTERRUPTED),
+            "{what}: {}",
+            stderr(&out)
+        );
+        one_error_line(&out, &[s(&dst), "interrupted"]);
+        assert_eq!(listing(dir.path()), before, "{what}");
+    }
+}
+
+#[test]
 fn dev_null_as_destination_takes_every_byte_and_stays_dev_null() {
     let (_dir, src) = scratch();
     let out = sparsecp(&["copy", "--json", s(&src), "/dev/null"]);

@@ -31,14 +31,23 @@ where
         .unwrap()
 }
 
-/// Runs sparsecp as `nobody` when we are root (root ignores permission
-/// bits), else as ourselves.
-fn run_unprivileged(args: &[&Path]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sparsecp"));
-    cmd.arg("copy").args(args).stdin(Stdio::null());
-    if rustix::process::geteuid().is_root() {
+/// Runs `sparsecp copy ARGS` as `nobody` when we are root (root ignores
+/// permission bits), else as ourselves. `nobody` runs a copy of the binary
+/// in `dir` (made enterable by [`scratch`]): the build directory may be
+/// out of its reach.
+fn run_unprivileged(dir: &Path, args: &[&Path]) -> Output {
+    let mut cmd = if rustix::process::geteuid().is_root() {
+        let binary = dir.join("sparsecp-for-nobody");
+        if !binary.exists() {
+            std::fs::copy(env!("CARGO_BIN_EXE_sparsecp"), &binary).unwrap();
+        }
+        let mut cmd = Command::new(binary);
         cmd.uid(NOBODY).gid(NOBODY);
-    }
+        cmd
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_sparsecp"))
+    };
+    cmd.arg("copy").args(args).stdin(Stdio::null());
     cmd.output().unwrap()
 }
 
@@ -96,7 +105,7 @@ fn a_destination_in_a_read_only_directory_fails_naming_it() {
     std::fs::write(ro.join("dst"), b"old").unwrap();
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
     let before = listing(&ro);
-    let out = run_unprivileged(&[&src, &ro.join("dst")]);
+    let out = run_unprivileged(dir.path(), &[&src, &ro.join("dst")]);
     assert_eq!(code(&out), FAILED, "{}", stderr(&out));
     one_error_line(&out, &[s(&ro), "Permission denied"]);
     assert_eq!(listing(&ro), before);
@@ -126,7 +135,7 @@ fn a_read_only_destination_is_refused_to_users_and_replaced_by_root_like_cp() {
     std::fs::write(&dst, b"old").unwrap();
     std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o444)).unwrap();
     let before = listing(&out_dir);
-    let out = run_unprivileged(&[&src, &dst]);
+    let out = run_unprivileged(dir.path(), &[&src, &dst]);
     assert_eq!(code(&out), FAILED, "{}", stderr(&out));
     one_error_line(&out, &[s(&dst), "not writable", "Permission denied"]);
     assert_eq!(listing(&out_dir), before);

@@ -48,7 +48,17 @@ fn run_unprivileged(dir: &Path, args: &[&Path]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_sparsecp"))
     };
     cmd.arg("copy").args(args).stdin(Stdio::null());
-    cmd.output().unwrap()
+    // Another test thread forking while the copy was being written holds
+    // it open for a moment: exec then fails with ETXTBSY.
+    for _ in 0..100 {
+        match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            out => return out.unwrap(),
+        }
+    }
+    panic!("{}: text file busy", cmd.get_program().to_string_lossy());
 }
 
 /// A scratch directory others may enter (so `nobody` can reach what is

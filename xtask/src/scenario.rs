@@ -19,7 +19,8 @@ pub struct Args {
     /// Filesystem of COS_STATE (active.img stays ext2).
     #[arg(long, value_parser = parse_state_fs)]
     fs: Option<FsKind>,
-    /// A builtin copier to run (repeatable; default: all of them).
+    /// A builtin copier to run, or a command with {src} and {dst}
+    /// (repeatable; default: every builtin).
     #[arg(long = "copier", value_name = "NAME")]
     copiers: Vec<String>,
     /// An extra copier: a command line with {src} and {dst} (repeatable).
@@ -61,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         args.copiers
             .iter()
-            .map(|name| Copier::builtin(name))
+            .map(|name| Copier::from_name_or_command(name))
             .collect::<anyhow::Result<Vec<_>>>()?
     };
     for (i, template) in args.externals.iter().enumerate() {

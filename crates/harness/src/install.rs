@@ -8,16 +8,16 @@
 //! passive.img`, relabels, and `mv transition.img active.img`, all without
 //! checking free space first, as the installer does.
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use testbed::{FsKind, TreeStats};
+use testbed::TreeStats;
 
 use crate::copier::Copier;
+use crate::image::{build_image, tree_on_image, BuiltImage};
 use crate::measure::ImageFacts;
-use crate::partition::{CosState, MountedImage};
+use crate::partition::CosState;
 use crate::scenario::{ImageSpec, Scenario};
 
 /// Label of the image the system boots.
@@ -79,6 +79,9 @@ pub struct UpgradeOutcome {
     pub active: Option<ImageFacts>,
     /// The new `passive.img` (the former active image), after the swap.
     pub passive: Option<ImageFacts>,
+    /// Whether `transition.img`, read back, holds the tree written into it
+    /// (same files, sizes and zero blocks); `None` if writing it failed.
+    pub tree_intact: Option<bool>,
     /// Evidence that COS_STATE ran out of space; empty if the upgrade fits.
     pub out_of_space: Vec<String>,
 }
@@ -96,8 +99,12 @@ impl Installation {
         let state = CosState::create(&scenario.state)?;
         let free_empty = state.free_bytes()?;
         let path = state.image_path("active.img");
-        let tree = build_image(&path, &scenario.install, ACTIVE_LABEL)
+        let built = build_image(&path, &scenario.install, ACTIVE_LABEL)
             .context("cannot install active.img")?;
+        if let Some(error) = built.flush_error {
+            bail!("installing active.img: {error}");
+        }
+        let tree = built.tree;
         let free_with_active = state.free_bytes()?;
         let active = ImageFacts::measure(&path)?;
         Ok(Installation {
@@ -165,8 +172,15 @@ impl Installation {
         let free_before = self.state.free_bytes()?;
         let mut evidence = Vec::new();
         let written = build_image(&transition, spec, ACTIVE_LABEL);
-        if let Err(e) = &written {
-            evidence.push(format!("writing transition.img failed: {e:#}"));
+        match &written {
+            Err(e) => evidence.push(format!("writing transition.img failed: {e:#}")),
+            Ok(BuiltImage {
+                flush_error: Some(error),
+                ..
+            }) => evidence.push(format!(
+                "transition.img's writes did not reach COS_STATE: {error}"
+            )),
+            Ok(_) => {}
         }
         let free_after_transition = self.state.free_bytes()?;
         if free_after_transition <= FULL_THRESHOLD {
@@ -189,7 +203,30 @@ impl Installation {
                 ));
             }
         }
+        // Errors that neither the writes nor fsck show: file data that
+        // never reached COS_STATE reads back as zeros.
+        let mut tree_intact = None;
+        if let Ok(built) = &written {
+            match tree_on_image(&transition) {
+                Ok(found) => {
+                    tree_intact = Some(found == built.tree);
+                    if found != built.tree {
+                        evidence.push(format!(
+                            "transition.img does not hold the tree written into it: \
+                             read back {}, wrote {}",
+                            describe_tree(&found),
+                            describe_tree(&built.tree)
+                        ));
+                    }
+                }
+                Err(e) => {
+                    tree_intact = Some(false);
+                    evidence.push(format!("cannot read transition.img's tree back: {e:#}"));
+                }
+            }
+        }
         let mut outcome = UpgradeOutcome {
+            tree_intact,
             free_before,
             free_after_transition,
             free_after: free_after_transition,
@@ -199,7 +236,8 @@ impl Installation {
             out_of_space: evidence,
         };
         // rsync failing aborts the installer; anything else goes unnoticed
-        // and it swaps the images, as in the field.
+        // (the writes through the loop device "succeeded") and it swaps
+        // the images, as in the field.
         if written.is_ok() {
             self.swap_images()?;
             let active = ImageFacts::measure(&self.state.image_path("active.img"))?;
@@ -229,32 +267,10 @@ impl Installation {
     }
 }
 
-/// Builds an OS image at `path` like the installer: truncate, `mkfs.ext2
-/// -L label`, loop device, mount, write the tree, flush, unmount, detach.
-///
-/// Errors that the loop device met writing the image surface from the
-/// flush (`syncfs`); the caller decides whether they mean "out of space".
-pub fn build_image(path: &Path, spec: &ImageSpec, label: &str) -> anyhow::Result<TreeStats> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    file.set_len(spec.size())
-        .with_context(|| format!("cannot truncate {}", path.display()))?;
-    drop(file);
-    testbed::mkfs(FsKind::Ext2, path, label, &spec.uuid)?;
-    let mounted = MountedImage::mount(path, FsKind::Ext2)?;
-    let tree = testbed::generate_tree(mounted.root(), &spec.tree());
-    // Flush even after a failed write: its error is the more telling one,
-    // but a flush error says the loop device could not write.
-    let flushed = mounted.sync();
-    drop(mounted);
-    let tree = tree.context("cannot write the OS tree")?;
-    flushed.context("the image's writes did not reach COS_STATE")?;
-    if tree.bytes != spec.tree_bytes {
-        bail!(
-            "wrote {} bytes of tree, wanted {}",
-            tree.bytes,
-            spec.tree_bytes
-        );
-    }
-    Ok(tree)
+/// `N files, N dirs, N bytes (N in zero blocks)`.
+fn describe_tree(stats: &TreeStats) -> String {
+    format!(
+        "{} files, {} dirs, {} bytes ({} in zero blocks)",
+        stats.files, stats.dirs, stats.bytes, stats.zero_bytes
+    )
 }

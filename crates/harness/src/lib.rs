@@ -6,6 +6,7 @@
 //! The pieces, in the order a run uses them:
 //! - [`scenario`]: the scenarios in `fixtures/scenarios/*.toml`, scaling.
 //! - [`partition`]: COS_STATE and mounted images as RAII guards.
+//! - [`image`]: building an OS image, reading its tree back.
 //! - [`install`]: the installer's steps; [`Installation`].
 //! - [`copier`]: the named copiers ([`Copier::Iocopy`], ...).
 //! - [`measure`]: sizes, allocation, label and fsck of an image.
@@ -22,6 +23,7 @@
 
 pub mod copier;
 pub mod go_iocopy;
+pub mod image;
 pub mod install;
 pub mod leaks;
 pub mod measure;

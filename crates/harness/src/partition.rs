@@ -107,12 +107,21 @@ pub struct MountedImage {
 impl MountedImage {
     /// Attaches `image` to a loop device and mounts it as `fs`.
     pub fn mount(image: &Path, fs: FsKind) -> anyhow::Result<MountedImage> {
+        MountedImage::mount_with(image, fs, None)
+    }
+
+    /// Attaches `image` and mounts it read-only, to look without touching.
+    pub fn mount_read_only(image: &Path, fs: FsKind) -> anyhow::Result<MountedImage> {
+        MountedImage::mount_with(image, fs, Some("ro"))
+    }
+
+    fn mount_with(image: &Path, fs: FsKind, options: Option<&str>) -> anyhow::Result<MountedImage> {
         let mountpoint = tempfile::Builder::new()
             .prefix("cos-image-")
             .tempdir()
             .context("cannot create a mount point for an image")?;
         let device = LoopDevice::attach(image)?;
-        let mount = Mount::mount(device.path(), mountpoint.path(), fs, None)?;
+        let mount = Mount::mount(device.path(), mountpoint.path(), fs, options)?;
         Ok(MountedImage {
             mount,
             device,

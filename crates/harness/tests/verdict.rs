@@ -88,6 +88,7 @@ fn a_failed_copy_fails() {
 fn an_upgrade_that_runs_out_of_space_fails() {
     let mut run = run_with_passive(GIB);
     run.upgrade = Some(UpgradeOutcome {
+        tree_intact: Some(true),
         free_before: GIB,
         free_after_transition: 0,
         free_after: 0,

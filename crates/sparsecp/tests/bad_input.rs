@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use rustix::process::Signal;
+
 use crate::support::{
     code, listing, one_error_line, s, sparsecp, stderr, temporaries, BindMount, FAILED, INTERRUPTED,
 };
@@ -279,8 +281,34 @@ fn spawn(args: &[&OsStr], stdin: Stdio) -> Child {
         .unwrap()
 }
 
+/// Waits until a child of ours has installed its SIGINT handler (SigCgt
+/// in /proc), then a little more for it to block where the test wants it:
+/// a SIGINT sent earlier would kill it instead of cancelling the copy.
+fn settle(child: &Child) {
+    let status = format!("/proc/{}/status", child.id());
+    let start = Instant::now();
+    loop {
+        let caught = std::fs::read_to_string(&status)
+            .ok()
+            .and_then(|t| {
+                let line = t.lines().find(|l| l.starts_with("SigCgt:"))?;
+                u64::from_str_radix(line["SigCgt:".len()..].trim(), 16).ok()
+            })
+            .is_some_and(|mask| mask & (1 << (Signal::INT.as_raw() - 1)) != 0);
+        if caught {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no SIGINT handler"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+}
+
 /// Sends `sig` to a child of ours.
-fn signal(child: &Child, sig: rustix::process::Signal) {
+fn signal(child: &Child, sig: Signal) {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, sig).unwrap();
 }
@@ -344,8 +372,8 @@ fn a_fifo_destination_gets_the_bytes_or_fails_cleanly() {
         &[OsStr::new("copy"), big.as_os_str(), fifo.as_os_str()],
         Stdio::null(),
     );
-    std::thread::sleep(Duration::from_millis(300));
-    signal(&child, rustix::process::Signal::INT);
+    settle(&child);
+    signal(&child, Signal::INT);
     let out = wait_within(child, Duration::from_secs(5));
     done_tx.send(()).unwrap();
     reader.join().unwrap();
@@ -357,8 +385,8 @@ fn a_fifo_destination_gets_the_bytes_or_fails_cleanly() {
         &[OsStr::new("copy"), src.as_os_str(), fifo.as_os_str()],
         Stdio::null(),
     );
-    std::thread::sleep(Duration::from_millis(300));
-    signal(&child, rustix::process::Signal::INT);
+    settle(&child);
+    signal(&child, Signal::INT);
     let out = wait_within(child, Duration::from_secs(5));
     assert_eq!(out.status.code(), Some(INTERRUPTED), "{:?}", out.status);
     one_error_line(&out, &[s(&fifo), "interrupted"]);
@@ -398,8 +426,8 @@ fn a_fifo_source_copies_what_is_sent_and_sigint_ends_a_wait_for_a_writer() {
         );
         let writer =
             silent_writer.then(|| std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
-        std::thread::sleep(Duration::from_millis(300));
-        signal(&child, rustix::process::Signal::INT);
+        settle(&child);
+        signal(&child, Signal::INT);
         let out = wait_within(child, Duration::from_secs(5));
         drop(writer);
         let what = if silent_writer {
@@ -466,8 +494,8 @@ fn sigint_while_waiting_on_stdin_ends_the_copy() {
         Stdio::piped(),
     );
     let stdin = child.stdin.take().unwrap(); // held open, silent
-    std::thread::sleep(Duration::from_millis(300));
-    signal(&child, rustix::process::Signal::INT);
+    settle(&child);
+    signal(&child, Signal::INT);
     let out = wait_within(child, Duration::from_secs(5));
     drop(stdin);
     assert_eq!(

@@ -140,6 +140,10 @@ pub struct Case {
     pub reference: PathBuf,
     /// A directory on the written filesystem, flushed in sync modes.
     pub sync_dir: PathBuf,
+    /// Inputs read once (untimed) before every warm run, so that "warm"
+    /// holds even when other work on the machine evicts them: by default
+    /// the reference, which is the source of every copy case.
+    pub warm_inputs: Vec<PathBuf>,
     /// The contenders, in the order each round runs them.
     pub contenders: Vec<Contender>,
     /// `(ours, theirs)` indexes into `contenders` to compare.
@@ -165,6 +169,7 @@ impl Case {
             name,
             title,
             fixture,
+            warm_inputs: vec![reference.clone()],
             reference,
             sync_dir,
             contenders: Vec::new(),

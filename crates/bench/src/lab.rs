@@ -101,7 +101,7 @@ impl Lab {
         }
         let path = self.ext4()?.join("active.img");
         eprintln!(
-            "setting up: building active.img ({} logical) with the harness's installer replay",
+            "setting up: building active.img ({} logical) the installer's way (harvester-install scenario)",
             allocmap::human_bytes(self.active_size())
         );
         let (scenario, facts) = fixtures::build_active_image(&path, self.scale)?;

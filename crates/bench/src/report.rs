@@ -118,7 +118,7 @@ pub fn markdown(report: &Report) -> String {
         let _ = writeln!(md, "- {tool}: {version}");
     }
     md.push_str(concat!(
-        "\nModes: **warm** = source in the page cache, no flush (the tool's own time); ",
+        "\nModes: **warm** = source in the page cache (read again, untimed, before each run), no flush (the tool's own time); ",
         "**warm+sync** = the same plus `syncfs` of the written filesystem, timed; ",
         "**cold+sync** = `sync; echo 3 > /proc/sys/vm/drop_caches` before each run ",
         "(the tools' executables re-read untimed), then flushed like warm+sync. ",

@@ -5,8 +5,10 @@
 //! so that no tool always follows the same neighbour or sits first after
 //! the round's progress line: a drift over a round then cancels out too.
 //!
-//! Around each timed run, untimed: recreate in-place inputs, flush the
-//! filesystem so no earlier writeback overlaps, drop caches in cold mode;
+//! Around each timed run, untimed: recreate in-place inputs, read the
+//! source into the page cache in warm modes (other work on the machine may
+//! have evicted it), flush the filesystem so no earlier writeback
+//! overlaps, drop caches in cold mode;
 //! afterwards remove the output *before* the next flush, so unflushed
 //! pages of a no-sync run are discarded instead of written.
 
@@ -22,7 +24,7 @@ use crate::case::{Case, Contender, Mode, Role};
 use crate::child;
 use crate::fixtures::refresh_dense;
 use crate::stats::{human_seconds, Ratio, Sample, Summary};
-use crate::system::{drop_caches, syncfs, warm_programs};
+use crate::system::{drop_caches, syncfs, warm_input, warm_programs};
 
 /// What the warm-up learned about one contender.
 #[derive(Debug, Clone, Serialize)]
@@ -263,10 +265,15 @@ fn prepare(case: &Case, c: &Contender, mode: Mode) -> anyhow::Result<()> {
     if let (Some(master), Some(output)) = (&c.fresh_from, &c.output) {
         refresh_dense(master, output)?;
     }
-    syncfs(&case.sync_dir)?;
     if mode.cold() {
+        syncfs(&case.sync_dir)?;
         drop_caches()?;
         warm_programs(c.steps.iter().map(|s| s.program.as_path()));
+    } else {
+        for input in &case.warm_inputs {
+            warm_input(input)?;
+        }
+        syncfs(&case.sync_dir)?;
     }
     Ok(())
 }

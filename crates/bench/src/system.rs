@@ -41,6 +41,28 @@ pub fn warm_programs<'a>(programs: impl IntoIterator<Item = &'a Path>) {
     }
 }
 
+/// Reads `path` once so its data sits in the page cache: the data extents
+/// of a regular file, every byte of a block device.
+pub fn warm_input(path: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+    if !meta.file_type().is_block_device() {
+        crate::limit::read_extents(path)?;
+        return Ok(());
+    }
+    let mut device =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut buf = vec![0u8; 8 << 20];
+    while device
+        .read(&mut buf)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        > 0
+    {}
+    Ok(())
+}
+
 /// Whether we run as root (loop devices, mounts and drop_caches need it).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()

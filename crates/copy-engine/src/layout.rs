@@ -2,9 +2,9 @@
 //! refined by FIEMAP's unwritten and shared flags, and the allocation
 //! `st_blocks` charges for it.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -77,7 +77,13 @@ pub struct Layout {
 impl Layout {
     /// Reads the layout of the file at `path`.
     pub fn of(path: &Path) -> Result<Layout, Error> {
-        let file = File::open(path).at(path, "open")?;
+        // Non-blocking: open(2) of a FIFO would wait for a writer, out of
+        // SIGINT's reach; a layout needs only stat and seeks.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .at(path, "open")?;
         Layout::from_file(&file, path)
     }
 

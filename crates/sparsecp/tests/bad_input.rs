@@ -447,6 +447,29 @@ fn a_fifo_source_copies_what_is_sent_and_sigint_ends_a_wait_for_a_writer() {
 }
 
 #[test]
+fn inspect_and_verify_of_a_fifo_answer_without_waiting_for_a_writer() {
+    let (dir, src) = scratch();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let child = spawn(&[OsStr::new("inspect"), fifo.as_os_str()], Stdio::null());
+    let out = wait_within(child, Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for args in [[&fifo, &src], [&src, &fifo]] {
+        let child = spawn(
+            &[
+                OsStr::new("verify"),
+                args[0].as_os_str(),
+                args[1].as_os_str(),
+            ],
+            Stdio::null(),
+        );
+        let out = wait_within(child, Duration::from_secs(5));
+        assert_eq!(out.status.code(), Some(FAILED));
+        one_error_line(&out, &[s(&fifo), "cannot verify a stream"]);
+    }
+}
+
+#[test]
 fn dev_null_as_destination_takes_every_byte_and_stays_dev_null() {
     let (_dir, src) = scratch();
     let out = sparsecp(&["copy", "--json", s(&src), "/dev/null"]);

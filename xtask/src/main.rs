@@ -4,6 +4,7 @@
 //! `harness` crate, so tests can use it too; here are only arguments,
 //! printing, and the order of steps.
 
+mod bench;
 mod gate;
 mod scenario;
 mod test;
@@ -30,6 +31,9 @@ enum Command {
     /// Everything CI runs: fmt, clippy, all tests with snapshot checks,
     /// and a check that no loop device was left behind.
     Test(test::Args),
+    /// Benchmarks sparsecp against GNU cp and friends (release build);
+    /// writes target/bench/report.md, report.json and a plot.
+    Bench(bench::Args),
     /// House rules: module docs, unsafe only where allowed, no pending
     /// snapshots, no cleanup that hits others' devices.
     Tidy,
@@ -41,6 +45,7 @@ fn main() {
         Command::Scenario(args) => scenario::run(args),
         Command::Gate(args) => gate::run(args),
         Command::Test(args) => test::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Tidy => tidy::run(&test::workspace_root()),
     };
     if let Err(e) = result {

@@ -2,7 +2,7 @@ use std::os::unix::fs::MetadataExt;
 
 use testbed::{require, scratch_dir, BackingFile, FsKind, LoopDevice, ScratchFs, MIB};
 
-use crate::common::{assert_released, loop_devices_backed_by};
+use crate::common::{assert_detached, assert_released, loop_devices_backed_by};
 
 fn fresh_path(name: &str) -> std::path::PathBuf {
     let path = scratch_dir().join(format!("{name}-{}.img", std::process::id()));
@@ -46,7 +46,7 @@ fn loop_device_is_detached_on_drop() {
         .unwrap();
     assert_eq!(size, 16 * MIB);
     drop(device);
-    assert_eq!(loop_devices_backed_by(file.path()), Vec::<String>::new());
+    assert_detached(file.path());
 }
 
 /// Threads racing for the same free loop device must all get one.

@@ -1,0 +1,42 @@
+//! `cargo xtask bench`: builds sparsecp and the bench runner in release
+//! mode and hands every argument to `sparsecp-bench` (crates/bench), which
+//! times sparsecp against GNU cp and the other tools on the testbed.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Arguments passed through to `sparsecp-bench` (`--runs N`, `--quick`,
+/// `--case NAME`, `--out DIR`; see `cargo xtask bench -- --help`).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Everything after `bench`, for sparsecp-bench.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// Builds both binaries optimised, then runs the benchmarks.
+pub fn run(args: Args) -> Result<()> {
+    let root = crate::test::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(&cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "-p", "sparsecp", "-p", "bench"])
+        .status()
+        .context("cannot run cargo build")?;
+    if !built.success() {
+        bail!("cargo build --release failed");
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
+    let runner = target.join("release").join("sparsecp-bench");
+    let status = Command::new(&runner)
+        .current_dir(&root)
+        .args(&args.args)
+        .status()
+        .with_context(|| format!("cannot run {}", runner.display()))?;
+    if !status.success() {
+        bail!("sparsecp-bench failed ({status})");
+    }
+    Ok(())
+}

@@ -32,6 +32,15 @@ pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathB
     let _ = writeln!(md, "{}\n", table::headline(report));
     md.push_str("## Images after the install\n\n");
     md.push_str(&table::install_table(report).to_markdown());
+    if let Some(svg) = overview_svg(report) {
+        std::fs::write(dir.join("overview.svg"), svg)
+            .with_context(|| format!("cannot write {}", dir.join("overview.svg").display()))?;
+        md.push_str(
+            "
+![active.img and every copier's passive.img](overview.svg)
+",
+        );
+    }
     if let Some(upgrade) = table::upgrade_table(report, table::FreeSpace::Figures) {
         md.push_str("\n## COS_STATE during the upgrade\n\n");
         md.push_str(&upgrade.to_markdown());
@@ -87,6 +96,29 @@ fn copier_section(md: &mut String, run: &CopierRun, svg_name: &str) {
         let _ = writeln!(md, "- gate: {first}");
     }
     let _ = writeln!(md, "\n![allocation map for {}]({svg_name})\n", run.copier);
+}
+
+/// One picture of active.img above every copier's passive.img, on the same
+/// scale, so the filled holes of an io.Copy show at a glance.
+fn overview_svg(report: &ScenarioReport) -> Option<String> {
+    let first = report.runs.first()?;
+    let mut maps = vec![first.active.map("active.img (installed)")];
+    for run in &report.runs {
+        if let Some(passive) = &run.install.passive {
+            maps.push(passive.map(format!("passive.img ({})", run.copier)));
+        }
+    }
+    let title = format!(
+        "{} on {}: active.img and passive.img by copier",
+        report.scenario.name, report.scenario.state.fs
+    );
+    Some(render_svg(
+        &maps,
+        &MapOptions {
+            title: Some(title),
+            ..MapOptions::default()
+        },
+    ))
 }
 
 /// The bars of a copier's map: `active.img`, `passive.img`, and for

@@ -115,11 +115,20 @@ fn every_mode_keeps_content_and_its_allocation_promise(
         let report = result.unwrap_or_else(|e| panic!("{kind} {mode}: {e}"));
         assert_eq!(report.size, spec.size);
         support::assert_same_content(&src, &dst);
-        let ours = support::allocated(&dst);
-        assert_eq!(
-            report.destination_allocated,
-            Some(ours),
-            "report tells the allocation exactly"
+        // Compared with cp's copy below, so both measured once written back.
+        let ours = match mode {
+            SparseMode::Never => support::allocated(&dst),
+            _ => support::settled_allocation(&dst),
+        };
+        // The report is the allocation when the copy ended. Writing back
+        // delayed allocation (when the kernel gets to it, sooner on a busy
+        // machine) adds extent-tree blocks: on ext4 a leaf per 340 extents
+        // and an index block.
+        let reported = report.destination_allocated.unwrap();
+        let tree = block * ((support::data_ranges(&dst).len() as u64).div_ceil(340) + 1);
+        assert!(
+            reported <= ours && ours <= reported + tree,
+            "{kind} {mode}: report tells the allocation: reported {reported}, stat {ours}"
         );
         match mode {
             SparseMode::Auto => {

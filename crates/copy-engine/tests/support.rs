@@ -114,6 +114,15 @@ pub fn allocated(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap().blocks() * 512
 }
 
+/// `st_blocks * 512` once the file is written back: delayed allocation
+/// adds extent-tree blocks when the kernel writes the data out, at a time
+/// that depends on how busy the machine is, so comparisons of two files'
+/// allocation are fair only after both are synced.
+pub fn settled_allocation(path: &Path) -> u64 {
+    File::open(path).unwrap().sync_all().unwrap();
+    allocated(path)
+}
+
 /// Asserts identical size and bytes. Files up to 1 GiB are read whole;
 /// larger ones over the union of their data ranges (holes read as zeros
 /// in both by definition).
@@ -200,7 +209,8 @@ pub fn cp_allocation(src: &Path, mode: &str) -> u64 {
         .status()
         .unwrap();
     assert!(st.success(), "cp --sparse={mode} failed");
-    let a = allocated(&dst);
+    // Measured once written back, as our copies are (see `settled_allocation`).
+    let a = settled_allocation(&dst);
     std::fs::remove_file(&dst).unwrap();
     a
 }
@@ -216,7 +226,8 @@ pub fn cp_allocation_into(src: &Path, dir: &Path, mode: &str) -> u64 {
         .status()
         .unwrap();
     assert!(st.success(), "cp --sparse={mode} failed");
-    let a = allocated(&dst);
+    // Measured once written back, as our copies are (see `settled_allocation`).
+    let a = settled_allocation(&dst);
     std::fs::remove_file(&dst).unwrap();
     a
 }

@@ -83,6 +83,7 @@ fn data_written_through_mmap_without_msync_is_copied(
 }
 
 fn mmap_case(dir: &Path, block: u64) {
+    testbed::require!("xfs_io");
     let src = dir.join("mapped.img");
     let len = 16 * MIB;
     let f = OpenOptions::new()
@@ -93,35 +94,27 @@ fn mmap_case(dir: &Path, block: u64) {
         .open(&src)
         .unwrap();
     f.set_len(len).unwrap();
-    let writes: [(u64, &[u8]); 3] = [
-        (MIB + 5, b"written through the mapping"),
-        (9 * MIB, &[0x77; 8192]),
-        (len - 1, b"!"),
+    // (offset, length, byte) stores made through a shared mapping by
+    // xfs_io, which exits without msync: the bytes sit in dirty page cache.
+    // (xfs_io keeps `unsafe` mmap code out of this crate.)
+    let writes: [(u64, u64, u8); 3] = [
+        (MIB + 5, 27, 0x41),
+        (9 * MIB, 8192, 0x77),
+        (len - 1, 1, 0x21),
     ];
     let mut expected = vec![0u8; len as usize];
-    // SAFETY: a fresh shared mapping of a file we own, `len` bytes long
-    // (the file's size); no one else maps or truncates it, and it is
-    // unmapped below before the file goes away.
-    let map = unsafe {
-        rustix::mm::mmap(
-            std::ptr::null_mut(),
-            len as usize,
-            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-            rustix::mm::MapFlags::SHARED,
-            &f,
-            0,
-        )
-        .unwrap()
-    };
-    {
-        // SAFETY: `map` is `len` bytes of readable, writable memory, alive
-        // until munmap below, and nothing else references it.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(map.cast::<u8>(), len as usize) };
-        for (off, data) in writes {
-            bytes[off as usize..off as usize + data.len()].copy_from_slice(data);
-            expected[off as usize..off as usize + data.len()].copy_from_slice(data);
-        }
+    let mut cmd = std::process::Command::new("xfs_io");
+    cmd.arg("-c").arg(format!("mmap -rw 0 {len}"));
+    for (off, n, byte) in writes {
+        cmd.arg("-c").arg(format!("mwrite -S {byte:#x} {off} {n}"));
+        expected[off as usize..(off + n) as usize].fill(byte);
     }
+    let out = cmd.arg(&src).output().unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "xfs_io: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for mode in MODES {
         let dst = dir.join(format!("copy-{mode}.img"));
         copy(&src, &dst, &support::opts(mode), &NoProgress).unwrap();
@@ -134,8 +127,6 @@ fn mmap_case(dir: &Path, block: u64) {
         }
         std::fs::remove_file(&dst).unwrap();
     }
-    // SAFETY: the mapping made above, not used after this.
-    unsafe { rustix::mm::munmap(map, len as usize).unwrap() };
 }
 
 /// fallocate'd extents hold no data: they read as zeros and must not come

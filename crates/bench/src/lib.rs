@@ -114,7 +114,11 @@ impl Config {
 
 /// `<workspace>/target/bench`.
 pub fn default_out() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench")
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    workspace
+        .canonicalize()
+        .unwrap_or(workspace)
+        .join("target/bench")
 }
 
 /// Runs the configured cases; stops early (keeping what it measured) when

@@ -3,7 +3,7 @@
 //! mode promises, and reporting what happened.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -524,7 +524,14 @@ fn check_unchanged(
     at_start: &fs::Metadata,
 ) -> Result<(), Error> {
     let now = src.metadata().at(path, "stat")?;
-    let after = now.len();
+    // A device node's st_size is 0: its size is where its end is.
+    let after = if now.file_type().is_block_device() {
+        (&*src)
+            .seek(std::io::SeekFrom::End(0))
+            .at(path, "measure block device")?
+    } else {
+        now.len()
+    };
     let ctime = |m: &fs::Metadata| (m.ctime(), m.ctime_nsec());
     if after != before || ctime(&now) != ctime(at_start) {
         return Err(Error::SourceChanged {

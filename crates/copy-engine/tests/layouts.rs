@@ -191,3 +191,40 @@ fn dig_makes_a_dense_copy_as_small_as_an_always_copy(
         report.reclaimed()
     );
 }
+
+/// A block device reports no holes: `auto` finds its zero blocks instead
+/// (regression: every device source failed as "changed during the copy",
+/// its st_size being 0).
+#[test]
+fn a_block_device_source_is_copied_with_zero_detection() {
+    testbed::require!("losetup");
+    let dir = tempfile::tempdir_in(testbed::scratch_dir()).unwrap();
+    let image = dir.path().join("disk.img");
+    support::build(
+        &image,
+        &Spec {
+            size: 32 * MIB,
+            pieces: vec![
+                Data(MIB, 2 * MIB),
+                Zeros(8 * MIB, 4 * MIB),
+                Data(20 * MIB, 5000),
+            ],
+        },
+    );
+    let device = testbed::LoopDevice::attach(&image).unwrap();
+    let dst = dir.path().join("copy.img");
+    let report = copy(
+        device.path(),
+        &dst,
+        &support::opts(SparseMode::Auto),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(report.source_kind, copy_engine::SourceKind::BlockDevice);
+    support::assert_same_content(&image, &dst);
+    assert_eq!(
+        support::allocated(&dst),
+        2 * MIB + 8192,
+        "only the non-zero blocks are allocated"
+    );
+}

@@ -1,6 +1,7 @@
-//! The report folder of a run: `report.md` for people (tables, timings and
-//! one allocation map per copier, linked relatively), `report.json` for
-//! tools, and the maps as SVG files drawn by `allocmap`.
+//! The report folder of a run: `report.md` and `report.html` for people
+//! (tables, timings, an overview map and one allocation map per copier,
+//! linked relatively), `report.json` for tools, and the maps as SVG files
+//! drawn by `allocmap`.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use anyhow::Context;
 
 use crate::measure::du_h;
 use crate::run::{CopierRun, ScenarioReport};
-use crate::table;
+use crate::table::{self, escape_html, Table};
 
 /// `<workspace>/target/<kind>/<scenario>-<fs>`, where `kind` is
 /// `scenario` or `gate`.
@@ -27,75 +28,130 @@ pub fn default_dir(kind: &str, report: &ScenarioReport) -> PathBuf {
 pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     remove_old_reports(dir)?;
-    let mut md = format!("# {}\n\n", report.scenario.name);
-    let _ = writeln!(md, "{}\n", report.scenario.description);
-    let _ = writeln!(md, "{}\n", table::headline(report));
-    md.push_str("## Images after the install\n\n");
-    md.push_str(&table::install_table(report).to_markdown());
+    let mut doc = Doc::default();
+    doc.title(&report.scenario.name);
+    doc.para(&report.scenario.description);
+    doc.para(&table::headline(report));
+    doc.table("Images after the install", &table::install_table(report));
     if let Some(svg) = overview_svg(report) {
-        std::fs::write(dir.join("overview.svg"), svg)
-            .with_context(|| format!("cannot write {}", dir.join("overview.svg").display()))?;
-        md.push_str(
-            "
-![active.img and every copier's passive.img](overview.svg)
-",
-        );
+        write(&dir.join("overview.svg"), svg)?;
+        doc.image("overview.svg", "active.img and every copier's passive.img");
     }
     if let Some(upgrade) = table::upgrade_table(report, table::FreeSpace::Figures) {
-        md.push_str("\n## COS_STATE during the upgrade\n\n");
-        md.push_str(&upgrade.to_markdown());
+        doc.table("COS_STATE during the upgrade", &upgrade);
     }
     if let Some(images) = table::upgraded_images_table(report) {
-        md.push_str("\n## Images after the upgrade\n\n");
-        md.push_str("Ratios are to the installed active.img.\n\n");
-        md.push_str(&images.to_markdown());
+        doc.table("Images after the upgrade", &images);
+        doc.para("Ratios are to the installed active.img.");
     }
-    md.push_str("\n## Copiers\n\n");
+    doc.heading(2, "Copiers");
     for run in &report.runs {
         let svg_name = format!("{}.svg", file_stem(&run.copier));
-        let svg = render_svg(&run_maps(run), &map_options(report, run));
-        let svg_path = dir.join(&svg_name);
-        std::fs::write(&svg_path, svg)
-            .with_context(|| format!("cannot write {}", svg_path.display()))?;
-        copier_section(&mut md, run, &svg_name);
+        write(
+            &dir.join(&svg_name),
+            render_svg(&run_maps(run), &map_options(report, run)),
+        )?;
+        let verdict = if run.verdict.passed { "pass" } else { "FAIL" };
+        doc.heading(3, &format!("{} ({verdict})", run.copier));
+        doc.para(&run.description);
+        doc.bullets(&copier_facts(run));
+        doc.image(&svg_name, &format!("allocation map for {}", run.copier));
     }
-    let md_path = dir.join("report.md");
-    std::fs::write(&md_path, md).with_context(|| format!("cannot write {}", md_path.display()))?;
-    let json_path = dir.join("report.json");
+    write(&dir.join("report.md"), doc.md)?;
+    write(
+        &dir.join("report.html"),
+        format!("{HTML_HEAD}{}</body></html>\n", doc.html),
+    )?;
     let json = serde_json::to_string_pretty(report).context("cannot serialise the report")?;
-    std::fs::write(&json_path, json + "\n")
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
-    Ok(md_path)
+    write(&dir.join("report.json"), json + "\n")?;
+    Ok(dir.join("report.md"))
 }
 
-fn copier_section(md: &mut String, run: &CopierRun, svg_name: &str) {
-    let verdict = if run.verdict.passed { "pass" } else { "FAIL" };
-    let _ = writeln!(md, "### {} ({verdict})\n", run.copier);
-    let _ = writeln!(md, "{}\n", run.description);
+const HTML_HEAD: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>sparsecp scenario report</title>\n\
+<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}\
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}\
+th{background:#f3f3f3}img{max-width:100%;margin:0.5em 0 1.5em}</style></head><body>\n";
+
+/// The same document written as Markdown and as HTML side by side.
+#[derive(Default)]
+struct Doc {
+    md: String,
+    html: String,
+}
+
+impl Doc {
+    fn title(&mut self, text: &str) {
+        self.heading(1, text);
+    }
+
+    fn heading(&mut self, level: usize, text: &str) {
+        let _ = writeln!(self.md, "{} {text}\n", "#".repeat(level));
+        let _ = writeln!(self.html, "<h{level}>{}</h{level}>", escape_html(text));
+    }
+
+    fn para(&mut self, text: &str) {
+        let _ = writeln!(self.md, "{text}\n");
+        let _ = writeln!(self.html, "<p>{}</p>", escape_html(text));
+    }
+
+    fn table(&mut self, heading: &str, table: &Table) {
+        self.heading(2, heading);
+        let _ = writeln!(self.md, "{}", table.to_markdown());
+        self.html.push_str(&table.to_html());
+    }
+
+    fn bullets(&mut self, items: &[String]) {
+        self.html.push_str("<ul>\n");
+        for item in items {
+            let _ = writeln!(self.md, "- {item}");
+            let _ = writeln!(self.html, "<li>{}</li>", escape_html(item));
+        }
+        self.md.push('\n');
+        self.html.push_str("</ul>\n");
+    }
+
+    fn image(&mut self, src: &str, alt: &str) {
+        let _ = writeln!(self.md, "![{alt}]({src})\n");
+        let _ = writeln!(
+            self.html,
+            "<img src=\"{}\" alt=\"{}\">",
+            escape_html(src),
+            escape_html(alt)
+        );
+    }
+}
+
+fn write(path: &Path, text: String) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// What happened to a copier's images, one fact per line.
+fn copier_facts(run: &CopierRun) -> Vec<String> {
     let install = &run.install;
-    let _ = writeln!(
-        md,
-        "- copy took {:.1} s; COS_STATE free {} before, {} after (empty: {})",
+    let mut facts = vec![format!(
+        "copy took {:.1} s; COS_STATE free {} before, {} after (empty: {})",
         install.copy_seconds,
         du_h(install.free_before),
         du_h(install.free_after),
         du_h(run.free_empty)
-    );
+    )];
     if let Some(upgrade) = &run.upgrade {
-        let _ = writeln!(
-            md,
-            "- upgrade: COS_STATE free {} before, {} after writing transition.img, {} at the end: {}",
+        facts.push(format!(
+            "upgrade: COS_STATE free {} before, {} after writing transition.img, {} at the end: {}",
             du_h(upgrade.free_before),
             du_h(upgrade.free_after_transition),
             du_h(upgrade.free_after),
-            if upgrade.fits() { "fits" } else { "**out of space**" }
-        );
+            if upgrade.fits() {
+                "fits"
+            } else {
+                "OUT OF SPACE"
+            }
+        ));
     }
     for failure in &run.verdict.failures {
-        let first = failure.lines().next().unwrap_or("");
-        let _ = writeln!(md, "- gate: {first}");
+        facts.push(format!("gate: {}", failure.lines().next().unwrap_or("")));
     }
-    let _ = writeln!(md, "\n![allocation map for {}]({svg_name})\n", run.copier);
+    facts
 }
 
 /// One picture of active.img above every copier's passive.img, on the same
@@ -163,7 +219,7 @@ fn remove_old_reports(dir: &Path) -> anyhow::Result<()> {
         let path = entry?.path();
         let ours = path
             .extension()
-            .is_some_and(|e| e == "svg" || e == "md" || e == "json");
+            .is_some_and(|e| e == "svg" || e == "md" || e == "html" || e == "json");
         if ours && path.is_file() {
             std::fs::remove_file(&path)
                 .with_context(|| format!("cannot remove {}", path.display()))?;

@@ -54,6 +54,19 @@ impl Table {
         out
     }
 
+    /// An HTML `<table>` (cells escaped).
+    pub fn to_html(&self) -> String {
+        let row = |cells: &[String], tag: &str| {
+            let cells: String = cells
+                .iter()
+                .map(|c| format!("<{tag}>{}</{tag}>", escape_html(c)))
+                .collect();
+            format!("<tr>{cells}</tr>\n")
+        };
+        let body: String = self.rows.iter().map(|r| row(r, "td")).collect();
+        format!("<table>\n{}{body}</table>\n", row(&self.header, "th"))
+    }
+
     /// A GitHub-flavoured Markdown table.
     pub fn to_markdown(&self) -> String {
         let mut out = format!("| {} |\n", self.header.join(" | "));
@@ -63,6 +76,14 @@ impl Table {
         }
         out
     }
+}
+
+/// Text made safe to place between HTML tags or in a quoted attribute.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The headline of a report: scenario, filesystem, scale and sizes.

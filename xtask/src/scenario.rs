@@ -84,10 +84,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .out
         .unwrap_or_else(|| report::default_dir("scenario", &report));
     let path = report::write_report(&report, &dir)?;
+    let path = path.canonicalize().unwrap_or(path);
     println!(
-        "took {:.0} s; report: {}",
+        "took {:.0} s; report: {} (open {} in a browser for the maps)",
         started.elapsed().as_secs_f64(),
-        path.canonicalize().unwrap_or(path).display()
+        path.display(),
+        path.with_extension("html").display()
     );
     Ok(())
 }

@@ -22,7 +22,8 @@ pub fn default_dir(kind: &str, report: &ScenarioReport) -> PathBuf {
         .join(report.scenario.tag())
 }
 
-/// Writes `report.md`, `report.json` and `<copier>.svg` files into `dir`
+/// Writes `report.md`, `report.html`, `report.json`, `overview.svg` and
+/// `<copier>.svg` files into `dir`
 /// (created, and emptied of earlier files of these kinds); returns the
 /// path of `report.md`.
 pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathBuf> {

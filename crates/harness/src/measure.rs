@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use allocmap::{ExtentKind, ImageMap, MapExtent};
+use allocmap::{ImageMap, MapExtent};
 use anyhow::Context;
 use copy_engine::Layout;
 use serde::Serialize;
@@ -43,19 +43,7 @@ impl ImageFacts {
         let layout = Layout::of(path).with_context(|| format!("cannot map {}", path.display()))?;
         let label = testbed::read_label(path)?;
         let fsck = testbed::fsck_clean(FsKind::Ext2, path)?;
-        let extents = layout
-            .extents
-            .iter()
-            .map(|e| MapExtent {
-                offset: e.offset,
-                length: e.length,
-                kind: match (e.shared, e.unwritten) {
-                    (true, _) => ExtentKind::Shared,
-                    (false, true) => ExtentKind::Unwritten,
-                    (false, false) => ExtentKind::Data,
-                },
-            })
-            .collect::<Vec<_>>();
+        let extents = ImageMap::from_layout(&layout, String::new()).extents;
         Ok(ImageFacts {
             name,
             size: layout.size,

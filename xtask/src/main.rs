@@ -41,6 +41,12 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Scenario(_) | Command::Gate(_) | Command::Test(_)
+    ) {
+        reclaim_leftovers();
+    }
     let result = match cli.command {
         Command::Scenario(args) => scenario::run(args),
         Command::Gate(args) => gate::run(args),
@@ -51,5 +57,14 @@ fn main() {
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// A run killed with SIGKILL skips its guards and leaves mounts and loop
+/// devices behind; the next run releases them (only ours, whose owner
+/// process is gone) before it starts.
+fn reclaim_leftovers() {
+    for action in harness::leaks::reclaim_leaked() {
+        eprintln!("xtask: cleaning up after a killed run: {action}");
     }
 }

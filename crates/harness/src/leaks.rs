@@ -9,6 +9,10 @@
 //! images are named `<stem>-<pid>-<n>.img`, and an image inside a mount
 //! belongs to whoever owns the device that mount is on. So a run can be
 //! checked while other people's tests, still running, hold devices.
+//!
+//! [`reclaim_leaked`] then cleans up after a run that was killed (SIGKILL
+//! skips every guard): it unmounts what is mounted from leaked devices,
+//! innermost first, detaches them by path, and removes their images.
 
 use std::path::{Path, PathBuf};
 
@@ -64,6 +68,82 @@ pub fn leaked_loop_devices() -> Vec<AttachedLoop> {
         .into_iter()
         .filter(|l| !owner_alive(&l.backing, 0))
         .collect()
+}
+
+/// Unmounts and detaches every leaked device (see [`leaked_loop_devices`])
+/// and removes scratch images of dead owners; returns one line per action.
+/// Only devices whose backing file is ours and whose owner has exited are
+/// touched, each by its own path.
+pub fn reclaim_leaked() -> Vec<String> {
+    let mut done = Vec::new();
+    // Images inside a leaked mount sit on devices of their own: each pass
+    // frees the innermost layer, the next pass the one around it.
+    for _pass in 0..4 {
+        let leaked = leaked_loop_devices();
+        let mut progress = false;
+        for dev in &leaked {
+            for target in mounts_of(&dev.device) {
+                if run_ok("umount", &[target.as_os_str()]) {
+                    done.push(format!(
+                        "unmounted {} ({})",
+                        target.display(),
+                        dev.device.display()
+                    ));
+                    let _ = std::fs::remove_dir(&target); // an empty mount point of ours
+                    progress = true;
+                }
+            }
+            if mounts_of(&dev.device).is_empty()
+                && run_ok("losetup", &["-d".as_ref(), dev.device.as_os_str()])
+            {
+                done.push(format!(
+                    "detached {} ({})",
+                    dev.device.display(),
+                    dev.backing.display()
+                ));
+                progress = true;
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    let attached: Vec<PathBuf> = our_loop_devices().into_iter().map(|l| l.backing).collect();
+    if let Ok(entries) = std::fs::read_dir(testbed::scratch_dir()) {
+        for path in entries.flatten().map(|e| e.path()) {
+            let dead = pid_in_name(&path)
+                .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
+            if dead && !attached.contains(&path) && std::fs::remove_file(&path).is_ok() {
+                done.push(format!("removed {}", path.display()));
+            }
+        }
+    }
+    done
+}
+
+/// Mount points whose source is `device`, deepest first.
+fn mounts_of(device: &Path) -> Vec<PathBuf> {
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let mut targets: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| {
+            let target = line.split_whitespace().nth(4)?;
+            let source = line.split_once(" - ")?.1.split_whitespace().nth(1)?;
+            (Path::new(source) == device).then(|| PathBuf::from(target))
+        })
+        .collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.as_os_str().len()));
+    targets
+}
+
+fn run_ok(program: &str, args: &[&std::ffi::OsStr]) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Whether the process that made `backing` (or the device it lives on)

@@ -9,6 +9,8 @@ mod copiers;
 /// Full-scale Harvester installs on ext4 (15 GiB and 8 GiB): the tables,
 /// the gate per copier, and copy-engine's promises on the real image.
 mod install_ext4;
+/// A SIGKILLed run's mounts and loop devices are released by the next.
+mod killed_run;
 /// The same scenarios on xfs and btrfs COS_STATE, at scale 0.1.
 mod other_fs;
 /// Scenario files load, and scaling keeps every filesystem valid.

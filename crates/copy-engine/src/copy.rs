@@ -294,10 +294,16 @@ fn copy_file(
     sys::advise_sequential(src);
 
     let mut ranges = ranges(&layout.extents);
+    if zero_scan || mode == WriteMode::Dense {
+        // Gaps read as zeros and stay holes (or are written as zeros, when
+        // dense) either way; reading them costs less than a hand-off per
+        // small extent.
+        ranges = mover::coalesce(&ranges, mover::MERGE_GAP);
+    }
     let total = if mode == WriteMode::Dense {
         layout.size
     } else {
-        layout.data_bytes()
+        ranges.iter().map(|r| r.1).sum()
     };
     progress.start("copy", total);
     let offload_ok = !zero_scan && mode == WriteMode::Sparse && opts.reflink != ReflinkMode::Never;

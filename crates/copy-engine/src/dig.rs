@@ -60,11 +60,14 @@ pub(crate) fn punch_zero_blocks(
         });
     }
     let (_, block) = sys::fs_space(file).at(path, "statvfs")?;
-    let ranges: Vec<(u64, u64)> = layout
+    let extents: Vec<(u64, u64)> = layout
         .extents
         .iter()
         .map(|e| (e.offset, e.length))
         .collect();
+    // Small holes between extents read as zeros; punching them again is a
+    // no-op, and far cheaper than a hand-off per small extent.
+    let ranges = mover::coalesce(&extents, mover::MERGE_GAP);
     let job = Job {
         src_path: path,
         dst_path: path,
@@ -93,28 +96,20 @@ pub(crate) fn punch_zero_blocks(
 
 /// Fallocated but unwritten extents read as zeros and SEEK_DATA calls them
 /// holes, so the pass above never reads them, yet they stay allocated.
-/// When FIEMAP shows any, every hole is punched (a no-op where nothing is
-/// allocated); the holes are looked up afresh, so that data written
-/// meanwhile is data, not a hole.
+/// They are punched as FIEMAP lists them: its SYNC flag first writes back
+/// dirty pages, so data written into such an extent meanwhile has made it
+/// written, not unwritten. (SEEK_DATA cannot be asked instead: once
+/// readahead has cached an unwritten extent's pages it reports it as data.)
 fn free_unwritten(file: &File, path: &Path, size: u64) -> Result<(), Error> {
     let Some(map) = sys::fiemap(file, size).at(path, "fiemap")? else {
         return Ok(());
     };
-    if !map.iter().any(|e| e.unwritten && e.logical < size) {
-        return Ok(());
-    }
-    let data = crate::layout::data_extents(file, size).at(path, "seek data/hole")?;
-    let mut pos = 0;
-    for (start, end) in data
-        .iter()
-        .map(|e| (e.offset, e.end()))
-        .chain([(size, size)])
-    {
-        if start > pos {
-            sys::punch_hole(file, pos, start - pos)
-                .at(path, &format!("punch hole at offset {pos}"))?;
-        }
-        pos = end;
+    let (_, block) = sys::fs_space(file).at(path, "statvfs")?;
+    let end = size.div_ceil(block) * block;
+    for e in map.iter().filter(|e| e.unwritten && e.logical < size) {
+        let len = (e.logical + e.length).min(end) - e.logical;
+        sys::punch_hole(file, e.logical, len)
+            .at(path, &format!("punch hole at offset {}", e.logical))?;
     }
     Ok(())
 }

@@ -22,6 +22,24 @@ use crate::zero;
 /// Bytes per chunk: large enough that syscalls cost nothing next to the
 /// copying, small enough that the ring stays within a few MiB.
 pub(crate) const CHUNK: usize = 1 << 20;
+/// Data ranges closer than this are read as one (see [`coalesce`]).
+pub(crate) const MERGE_GAP: u64 = 64 << 10;
+
+/// Merges `(offset, length)` ranges separated by at most `max_gap` bytes.
+/// Only for moves whose zero scan (or dense write) treats the gap's zeros
+/// exactly as the hole they come from: then thousands of small extents
+/// share a chunk instead of costing a thread hand-off each.
+pub(crate) fn coalesce(ranges: &[(u64, u64)], max_gap: u64) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for &(start, len) in ranges {
+        match out.last_mut() {
+            Some((s, l)) if start <= *s + *l + max_gap => *l = (start + len).max(*s + *l) - *s,
+            _ => out.push((start, len)),
+        }
+    }
+    out
+}
+
 /// Buffers in the ring (peak memory is `RING * CHUNK`).
 const RING: usize = 4;
 
@@ -452,5 +470,21 @@ impl Out<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::coalesce;
+
+    #[test]
+    fn coalesce_merges_ranges_with_small_gaps_only() {
+        let r = [(0, 4096), (8192, 4096), (1 << 20, 10), (1 << 30, 5)];
+        assert_eq!(
+            coalesce(&r, 64 << 10),
+            vec![(0, 12288), (1 << 20, 10), (1 << 30, 5)]
+        );
+        assert_eq!(coalesce(&r, 0), r.to_vec());
+        assert_eq!(coalesce(&[], 1), vec![]);
     }
 }

@@ -159,23 +159,9 @@ fn copy_file(
             reason: "--reflink always cannot make a fully allocated (--sparse never) copy".into(),
         });
     }
-    let mut report = CopyReport {
-        source: src_path.clone(),
-        destination: target.to_path_buf(),
-        source_kind: layout.kind,
-        sparse: opts.sparse,
-        size: layout.size,
-        bytes_read: 0,
-        bytes_written: 0,
-        zeros_to_holes: 0,
-        hole_bytes: 0,
-        reflinked: false,
-        phases: Vec::new(),
-        source_allocated: (layout.kind != SourceKind::BlockDevice).then_some(layout.allocated),
-        destination_allocated: None,
-        stale_removed: Vec::new(),
-        seconds: 0.0,
-    };
+    let mut report = CopyReport::started(&src_path, target, layout.kind, opts.sparse);
+    report.size = layout.size;
+    report.source_allocated = (layout.kind != SourceKind::BlockDevice).then_some(layout.allocated);
     let existing = existing(Some(src_meta), &src_path, target)?;
     if let Existing::Special = existing {
         let out = open_special(target, opts)?;
@@ -369,23 +355,7 @@ fn copy_stream_to(
     progress: &dyn Progress,
 ) -> Result<CopyReport, Error> {
     let started = Instant::now();
-    let mut report = CopyReport {
-        source: label.to_path_buf(),
-        destination: target.to_path_buf(),
-        source_kind: SourceKind::Stream,
-        sparse: opts.sparse,
-        size: 0,
-        bytes_read: 0,
-        bytes_written: 0,
-        zeros_to_holes: 0,
-        hole_bytes: 0,
-        reflinked: false,
-        phases: Vec::new(),
-        source_allocated: None,
-        destination_allocated: None,
-        stale_removed: Vec::new(),
-        seconds: 0.0,
-    };
+    let mut report = CopyReport::started(label, target, SourceKind::Stream, opts.sparse);
     if opts.reflink == ReflinkMode::Always {
         return Err(Error::ReflinkUnsupported {
             path: target.into(),

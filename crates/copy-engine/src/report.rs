@@ -2,7 +2,7 @@
 //! (`Serialize`).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -100,6 +100,34 @@ pub struct CopyReport {
     pub stale_removed: Vec<PathBuf>,
     /// Wall time of the whole copy.
     pub seconds: f64,
+}
+
+impl CopyReport {
+    /// The report of a copy that has done nothing yet.
+    pub(crate) fn started(
+        source: &Path,
+        destination: &Path,
+        kind: SourceKind,
+        sparse: SparseMode,
+    ) -> CopyReport {
+        CopyReport {
+            source: source.to_path_buf(),
+            destination: destination.to_path_buf(),
+            source_kind: kind,
+            sparse,
+            size: 0,
+            bytes_read: 0,
+            bytes_written: 0,
+            zeros_to_holes: 0,
+            hole_bytes: 0,
+            reflinked: false,
+            phases: Vec::new(),
+            source_allocated: None,
+            destination_allocated: None,
+            stale_removed: Vec::new(),
+            seconds: 0.0,
+        }
+    }
 }
 
 impl fmt::Display for CopyReport {

@@ -77,7 +77,9 @@ pub fn read_extents(src: &Path) -> anyhow::Result<u64> {
     let input = File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
     let size = input.metadata()?.len();
     let _ = rustix::fs::fadvise(&input, 0, None, rustix::fs::Advice::Sequential);
-    let mut buf = vec![0u8; CHUNK as usize];
+    // Aligned like sparsecp's buffers: a misaligned one slows the kernel's
+    // copy several times over (see copy_engine::buffer).
+    let mut buf = copy_engine::AlignedBuf::new(CHUNK as usize);
     let mut total = 0;
     for (offset, length) in data_extents(&input, size)? {
         let mut pos = offset;

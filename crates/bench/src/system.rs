@@ -54,7 +54,7 @@ pub fn warm_input(path: &Path) -> anyhow::Result<()> {
     }
     let mut device =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut buf = vec![0u8; 8 << 20];
+    let mut buf = copy_engine::AlignedBuf::new(8 << 20);
     while device
         .read(&mut buf)
         .with_context(|| format!("cannot read {}", path.display()))?

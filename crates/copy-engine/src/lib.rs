@@ -13,6 +13,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod buffer;
 mod copy;
 mod dest;
 mod dig;
@@ -28,6 +29,7 @@ mod sys;
 mod verify;
 pub mod zero;
 
+pub use buffer::AlignedBuf;
 pub use copy::{copy, copy_stream};
 pub use dest::remove_stale_temporaries;
 pub use dig::dig;

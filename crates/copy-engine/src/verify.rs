@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::buffer::AlignedBuf;
 use crate::error::{Error, IoContext};
 use crate::layout::{Layout, SourceKind};
 use crate::report::bytes;
@@ -106,8 +107,8 @@ fn first_difference(s: &Layout, d: &Layout) -> Result<Option<u64>, Error> {
     let fs = File::open(&s.path).at(&s.path, "open")?;
     let fd = File::open(&d.path).at(&d.path, "open")?;
     let size = s.size.min(d.size);
-    let mut a = vec![0u8; 1 << 20];
-    let mut b = vec![0u8; 1 << 20];
+    let mut a = AlignedBuf::new(1 << 20);
+    let mut b = AlignedBuf::new(1 << 20);
     for (start, end) in union(s, d, size) {
         let mut pos = start;
         while pos < end {

@@ -9,10 +9,11 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use harness::image::build_image;
 use harness::install::ACTIVE_LABEL;
 use harness::{Scenario, DEFAULT_SCENARIO};
 use serde::Serialize;
-use testbed::{FsKind, LoopDevice, Mount, GIB, KIB, MIB};
+use testbed::{GIB, KIB, MIB};
 
 use crate::limit::data_extents;
 
@@ -59,68 +60,21 @@ impl FileFacts {
     }
 }
 
-/// Builds `active.img` at `path` exactly as the harness's installer replay
-/// does for the `harvester-install` scenario (3072 MiB ext2, about 1.7G
-/// allocated), `scale` times the full size: truncate, `mkfs.ext2 -L
-/// COS_ACTIVE`, loop device, mount, write the seeded OS tree, flush,
-/// unmount. Returns the scenario name and the image's facts.
-///
-/// The sizes, seed and UUID come from the scenario file; the steps are
-/// repeated here with testbed rather than calling the harness's builder,
-/// whose home is still moving (`harness::install` -> `harness::image`).
-/// Merge into it once that settles.
+/// Builds `active.img` at `path` with the harness's installer replay for
+/// the `harvester-install` scenario (3072 MiB ext2, about 1.7G allocated),
+/// `scale` times the full size: truncate, `mkfs.ext2 -L COS_ACTIVE`, loop
+/// device, mount, write the seeded OS tree, flush, unmount. Returns the
+/// scenario name and the image's facts.
 pub fn build_active_image(path: &Path, scale: f64) -> anyhow::Result<(String, FileFacts)> {
     let mut scenario = Scenario::load(DEFAULT_SCENARIO)?;
     if scale != 1.0 {
         scenario = scenario.scaled(scale)?;
     }
-    let spec = &scenario.install;
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    file.set_len(spec.size())?;
-    drop(file);
-    testbed::mkfs(FsKind::Ext2, path, ACTIVE_LABEL, &spec.uuid)?;
-    let mounted = MountedImage::mount(path)?;
-    let written = testbed::generate_tree(mounted.root(), &spec.tree())
-        .with_context(|| format!("cannot write the OS tree into {}", path.display()))?;
-    crate::system::syncfs(mounted.root())?;
-    drop(mounted);
-    if written.bytes != spec.tree_bytes {
-        bail!(
-            "wrote {} bytes of OS tree, wanted {}",
-            written.bytes,
-            spec.tree_bytes
-        );
+    let built = build_image(path, &scenario.install, ACTIVE_LABEL)?;
+    if let Some(error) = built.flush_error {
+        bail!("flushing {} failed: {error}", path.display());
     }
     Ok((scenario.name, FileFacts::of(path)?))
-}
-
-/// An ext2 image mounted through its own loop device; dropping it
-/// unmounts, then detaches, then removes the mount point.
-struct MountedImage {
-    // Field order is drop order.
-    mount: Mount,
-    _device: LoopDevice,
-    _dir: tempfile::TempDir,
-}
-
-impl MountedImage {
-    fn mount(image: &Path) -> anyhow::Result<MountedImage> {
-        let dir = tempfile::Builder::new()
-            .prefix("bench-image-")
-            .tempdir()
-            .context("cannot create a mount point")?;
-        let device = LoopDevice::attach(image)?;
-        let mount = Mount::mount(device.path(), dir.path(), FsKind::Ext2, None)?;
-        Ok(MountedImage {
-            mount,
-            _device: device,
-            _dir: dir,
-        })
-    }
-
-    fn root(&self) -> &Path {
-        self.mount.target()
-    }
 }
 
 /// Writes every byte of `src` into a new `dst`, zeros included: the dense

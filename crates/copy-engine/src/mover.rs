@@ -133,11 +133,11 @@ struct Chunk {
 /// punch per zero run), so two readers share the pread and the zero scan
 /// and keep both cores busy; a copy's writer is busy with its own memcpy
 /// into the page cache, and a dense or sequential write needs chunks in
-/// order, so those keep one reader.
-fn readers(src: &Source<'_>, mode: WriteMode) -> usize {
-    match (src, mode) {
-        (Source::Ranges { .. }, WriteMode::Punch) => 2,
-        _ => 1,
+/// order, so those keep one reader (a stream has only one anyway).
+fn readers(mode: WriteMode) -> usize {
+    match mode {
+        WriteMode::Punch => 2,
+        WriteMode::Sparse | WriteMode::Dense | WriteMode::Sequential => 1,
     }
 }
 
@@ -155,7 +155,6 @@ pub(crate) fn move_data(src: Source<'_>, dst: &File, job: &Job<'_>) -> Result<Mo
         };
         empty_tx.send(chunk).expect("ring has room");
     }
-    let readers = readers(&src, job.mode);
     // Shared by the readers, so made outside the scope that joins them.
     let empty = Mutex::new(empty_rx);
     let mut plan = match src {
@@ -171,7 +170,7 @@ pub(crate) fn move_data(src: Source<'_>, dst: &File, job: &Job<'_>) -> Result<Mo
         let spawned: Vec<_> = match &mut plan {
             Plan::Ranges { file, size, pieces } => {
                 let (file, size, pieces) = (*file, *size, &*pieces);
-                (0..readers)
+                (0..readers(job.mode))
                     .map(|_| {
                         let full = full_tx.clone();
                         s.spawn(move || read_ranges(file, size, pieces, job, empty, full))
@@ -618,7 +617,14 @@ impl Out<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::coalesce;
+    use super::{coalesce, Pieces};
+
+    #[test]
+    fn pieces_split_ranges_at_chunk_boundaries_of_the_file() {
+        let ranges = [(100, 300), (1000, 50), (2048, 0)];
+        let pieces: Vec<_> = Pieces::new(&ranges, 256).collect();
+        assert_eq!(pieces, vec![(100, 156), (256, 144), (1000, 24), (1024, 26)]);
+    }
 
     #[test]
     fn coalesce_merges_ranges_with_small_gaps_only() {

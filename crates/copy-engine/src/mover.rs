@@ -314,18 +314,8 @@ fn read_ranges(
             return moved;
         };
         let fill = |buf: &mut [u8]| read_exact_at(file, &mut buf[..want], pos, size, job.src_path);
-        match fill_chunk(job, empty, pos, fill) {
-            Ok(Some(chunk)) => {
-                moved.read += chunk.len as u64;
-                if full.send(Ok(chunk)).is_err() {
-                    return moved;
-                }
-            }
-            Ok(None) => return moved,
-            Err(e) => {
-                let _ = full.send(Err(e));
-                return moved;
-            }
+        if hand_over(fill_chunk(job, empty, pos, fill), &full, &mut moved).is_none() {
+            return moved;
         }
     }
 }
@@ -341,23 +331,39 @@ fn read_stream(
     loop {
         let pos = moved.read;
         let fill = |buf: &mut [u8]| read_full(reader, buf, job.src_path, pos);
-        match fill_chunk(job, empty, pos, fill) {
-            Ok(Some(chunk)) => {
-                let len = chunk.len;
-                moved.read += len as u64;
-                if len == 0 {
-                    moved.end = moved.read;
-                    return moved;
-                }
-                if full.send(Ok(chunk)).is_err() {
-                    return moved;
-                }
-            }
-            Ok(None) => return moved,
-            Err(e) => {
-                let _ = full.send(Err(e));
+        match hand_over(fill_chunk(job, empty, pos, fill), &full, &mut moved) {
+            None => return moved,
+            Some(0) => {
+                moved.end = moved.read;
                 return moved;
             }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Passes what [`fill_chunk`] gave on to the writer and counts it: the
+/// length handed over (0 at end of file, which is not sent), or `None`
+/// when this reader must stop (the ring closed, the writer stopped, or a
+/// read failed and its error was just sent).
+fn hand_over(
+    filled: Result<Option<Chunk>, Error>,
+    full: &SyncSender<Result<Chunk, Error>>,
+    moved: &mut Moved,
+) -> Option<usize> {
+    match filled {
+        Ok(Some(chunk)) => {
+            let len = chunk.len;
+            moved.read += len as u64;
+            if len > 0 {
+                full.send(Ok(chunk)).ok()?;
+            }
+            Some(len)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            let _ = full.send(Err(e));
+            None
         }
     }
 }

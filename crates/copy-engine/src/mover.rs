@@ -192,8 +192,8 @@ pub(crate) fn move_data(src: Source<'_>, dst: &File, job: &Job<'_>) -> Result<Mo
             read.read += r.read;
             read.end = read.end.max(r.end);
         }
-        // The writer's error is the more telling one when both failed (the
-        // reader then only saw the ring close).
+        // A reader's error reaches the writer through the ring, so the
+        // writer's result is the move's.
         let w = written?;
         Ok(Moved {
             read: read.read,
@@ -604,9 +604,8 @@ impl Out<'_> {
         #[repr(align(4096))]
         struct Zeros([u8; 1 << 16]);
         static ZEROS: Zeros = Zeros([0; 1 << 16]);
-        const ZEROS_LEN: usize = 1 << 16;
         while self.pos < target {
-            let n = (target - self.pos).min(ZEROS_LEN as u64) as usize;
+            let n = (target - self.pos).min(ZEROS.0.len() as u64) as usize;
             let at = self.pos;
             self.write(&ZEROS.0[..n], at)?;
             moved.written += n as u64;

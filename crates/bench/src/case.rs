@@ -75,6 +75,9 @@ pub struct Contender {
     pub fresh_from: Option<PathBuf>,
     /// Whether stdout is a sparsecp JSON report worth summarising.
     pub reports_json: bool,
+    /// Whether `output` must equal the case's reference: false for a limit
+    /// that writes the same ranges with other bytes.
+    pub same_content: bool,
 }
 
 impl Contender {
@@ -84,6 +87,7 @@ impl Contender {
             name: name.to_owned(),
             role,
             reports_json: role == Role::Ours,
+            same_content: true,
             steps,
             output,
             fresh_from: None,

@@ -13,7 +13,7 @@ use crate::lab::{Lab, Tools};
 
 /// Every case, by name, with what it measures, in the order they run.
 pub const CASES: [(&str, &str); 7] = [
-    ("install", "active.img -> passive.img on ext4: sparsecp vs cp, rsync, qemu-img, io.Copy (+dig), and the read-once-write-once limit"),
+    ("install", "active.img -> passive.img on ext4: sparsecp vs cp, rsync, qemu-img, io.Copy (+dig), and the read-once-write-once limit (and each half)"),
     ("dig", "dig holes in a dense passive.img in place: sparsecp dig vs fallocate --dig-holes"),
     ("blockdev", "a loop block device over active.img as the source (zero detection): sparsecp vs cp --sparse=always, qemu-img convert"),
     ("sparse-1tib", "a 1 TiB file with three 64 KiB extents: sparsecp vs cp"),
@@ -178,7 +178,24 @@ fn install(lab: &mut Lab) -> anyhow::Result<Case> {
             None,
         ),
     );
-    for theirs in [cp_auto, rsync, qemu, shipped, go, limit_copy, limit_read] {
+    let mut write_only = Contender::new(
+        "limit: write once",
+        Role::Limit,
+        vec![step(&t.bench, &["limit-write"], &[s, d])],
+        out.clone(),
+    );
+    write_only.same_content = false;
+    let limit_write = add(&mut case, t, write_only);
+    for theirs in [
+        cp_auto,
+        rsync,
+        qemu,
+        shipped,
+        go,
+        limit_copy,
+        limit_read,
+        limit_write,
+    ] {
         case.pair(ours_auto, theirs);
     }
     case.pair(ours_always, cp_always);

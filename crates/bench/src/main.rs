@@ -45,6 +45,10 @@ enum Helper {
     /// Read the data extents of SRC once.
     #[command(name = "limit-read", hide = true)]
     LimitRead { src: PathBuf },
+    /// Write as many bytes as SRC's data extents hold, at the same offsets,
+    /// into a new DST from one buffer in memory.
+    #[command(name = "limit-write", hide = true)]
+    LimitWrite { src: PathBuf, dst: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -70,6 +74,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Helper::LimitRead { src }) => {
             bench::limit::read_extents(&src)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Helper::LimitWrite { src, dst }) => {
+            bench::limit::write_extents(&src, &dst)?;
             return Ok(ExitCode::SUCCESS);
         }
         None => {}

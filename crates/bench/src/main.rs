@@ -41,14 +41,14 @@ struct Cli {
 enum Helper {
     /// copy_file_range the data extents of SRC into a new DST.
     #[command(name = "limit-copy", hide = true)]
-    LimitCopy { src: PathBuf, dst: PathBuf },
+    Copy { src: PathBuf, dst: PathBuf },
     /// Read the data extents of SRC once.
     #[command(name = "limit-read", hide = true)]
-    LimitRead { src: PathBuf },
+    Read { src: PathBuf },
     /// Write as many bytes as SRC's data extents hold, at the same offsets,
     /// into a new DST from one buffer in memory.
     #[command(name = "limit-write", hide = true)]
-    LimitWrite { src: PathBuf, dst: PathBuf },
+    Write { src: PathBuf, dst: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -68,15 +68,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.helper {
-        Some(Helper::LimitCopy { src, dst }) => {
+        Some(Helper::Copy { src, dst }) => {
             bench::limit::copy_extents(&src, &dst)?;
             return Ok(ExitCode::SUCCESS);
         }
-        Some(Helper::LimitRead { src }) => {
+        Some(Helper::Read { src }) => {
             bench::limit::read_extents(&src)?;
             return Ok(ExitCode::SUCCESS);
         }
-        Some(Helper::LimitWrite { src, dst }) => {
+        Some(Helper::Write { src, dst }) => {
             bench::limit::write_extents(&src, &dst)?;
             return Ok(ExitCode::SUCCESS);
         }

@@ -41,9 +41,8 @@ pub fn data_extents(file: &File, size: u64) -> anyhow::Result<Vec<(u64, u64)>> {
     Ok(extents)
 }
 
-/// Creates `dst` of `src`'s size and `copy_file_range`s the data extents
-/// of `src` into it: one read and one write of the allocated bytes.
-pub fn copy_extents(src: &Path, dst: &Path) -> anyhow::Result<()> {
+/// Opens `src`, and creates (or empties) `dst` with `src`'s size.
+fn open_pair(src: &Path, dst: &Path) -> anyhow::Result<(File, u64, File)> {
     let input = File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
     let size = input.metadata()?.len();
     let output = OpenOptions::new()
@@ -53,6 +52,13 @@ pub fn copy_extents(src: &Path, dst: &Path) -> anyhow::Result<()> {
         .open(dst)
         .with_context(|| format!("cannot create {}", dst.display()))?;
     output.set_len(size)?;
+    Ok((input, size, output))
+}
+
+/// Creates `dst` of `src`'s size and `copy_file_range`s the data extents
+/// of `src` into it: one read and one write of the allocated bytes.
+pub fn copy_extents(src: &Path, dst: &Path) -> anyhow::Result<()> {
+    let (input, size, output) = open_pair(src, dst)?;
     for (offset, length) in data_extents(&input, size)? {
         let end = offset + length;
         let (mut off_in, mut off_out) = (offset, offset);
@@ -110,15 +116,7 @@ const WRITE_CHUNK: usize = 128 << 10;
 /// buffer of non-zero bytes: the write half of a copy with no read at all.
 /// `src` is only asked where its extents are.
 pub fn write_extents(src: &Path, dst: &Path) -> anyhow::Result<u64> {
-    let input = File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
-    let size = input.metadata()?.len();
-    let output = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(dst)
-        .with_context(|| format!("cannot create {}", dst.display()))?;
-    output.set_len(size)?;
+    let (input, size, output) = open_pair(src, dst)?;
     let mut buf = copy_engine::AlignedBuf::new(WRITE_CHUNK);
     buf.fill(0xa5);
     let mut total = 0;

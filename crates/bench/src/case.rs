@@ -144,9 +144,9 @@ pub struct Case {
     pub reference: PathBuf,
     /// A directory on the written filesystem, flushed in sync modes.
     pub sync_dir: PathBuf,
-    /// Inputs read back (untimed) into the page cache after the cache drop
-    /// that precedes every run, in warm modes: by default the reference,
-    /// which is the source of every copy case.
+    /// Inputs read once (untimed) before every warm run, so that "warm"
+    /// holds even when other work on the machine evicts them: by default
+    /// the reference, which is the source of every copy case.
     pub warm_inputs: Vec<PathBuf>,
     /// The contenders, in the order each round runs them.
     pub contenders: Vec<Contender>,

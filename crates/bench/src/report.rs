@@ -118,10 +118,10 @@ pub fn markdown(report: &Report) -> String {
         let _ = writeln!(md, "- {tool}: {version}");
     }
     md.push_str(concat!(
-        "\nEvery run starts after `sync; echo 3 > /proc/sys/vm/drop_caches` (the tools' executables re-read untimed), so each finds the same free memory. ",
-        "Modes: **warm** = the source then read back into the page cache, untimed, and no flush (the tool's own time); ",
+        "\nModes: **warm** = source in the page cache (read again, untimed, before each run), no flush (the tool's own time); ",
         "**warm+sync** = the same plus `syncfs` of the written filesystem, timed; ",
-        "**cold+sync** = nothing read back, flushed like warm+sync. ",
+        "**cold+sync** = `sync; echo 3 > /proc/sys/vm/drop_caches` before each run ",
+        "(the tools' executables re-read untimed), then flushed like warm+sync. ",
         "Times are wall times from spawn to exit (plus the flush), median (min–max). ",
         "Ratios are median(ours) / median(theirs) from the same run, below 1 = sparsecp faster; ",
         "in brackets the range of the per-round ratios (each round runs every tool once, in turn, every other round in reverse order). ",

@@ -5,10 +5,10 @@
 //! so that no tool always follows the same neighbour or sits first after
 //! the round's progress line: a drift over a round then cancels out too.
 //!
-//! Around each timed run, untimed: recreate in-place inputs, flush the
-//! filesystem so no earlier writeback overlaps, drop caches (so every run
-//! finds the same free memory), and in warm modes read the inputs back
-//! into the page cache;
+//! Around each timed run, untimed: recreate in-place inputs, read the
+//! source into the page cache in warm modes (other work on the machine may
+//! have evicted it), flush the filesystem so no earlier writeback
+//! overlaps, drop caches in cold mode;
 //! afterwards remove the output *before* the next flush, so unflushed
 //! pages of a no-sync run are discarded instead of written.
 
@@ -268,14 +268,11 @@ fn prepare(case: &Case, c: &Contender, mode: Mode) -> anyhow::Result<()> {
     if let (Some(master), Some(output)) = (&c.fresh_from, &c.output) {
         refresh_dense(master, output)?;
     }
-    // Every run starts from the same memory: caches dropped, so that no
-    // run pays to reclaim what earlier ones left cached (on the CI machine
-    // a 1 MiB-write of 1.6 GB took 0.7 s after a drop and 2.8 s once 3 GiB
-    // more sat in the cache); then, when warm, the inputs read back in.
-    syncfs(&case.sync_dir)?;
-    drop_caches()?;
-    warm_programs(c.steps.iter().map(|s| s.program.as_path()));
-    if !mode.cold() {
+    if mode.cold() {
+        syncfs(&case.sync_dir)?;
+        drop_caches()?;
+        warm_programs(c.steps.iter().map(|s| s.program.as_path()));
+    } else {
         for input in &case.warm_inputs {
             warm_input(input)?;
         }

@@ -4,7 +4,7 @@
 //! The pieces, in the order data flows through them:
 //! - [`layout`]: where a file keeps its data (SEEK_DATA/SEEK_HOLE, FIEMAP).
 //! - [`copy()`]: plans a copy (reflink, copy_file_range or the read/write
-//!   pipeline), checks space, writes a temporary and renames it over the
+//!   workers), checks space, writes a temporary and renames it over the
 //!   destination; returns a [`CopyReport`].
 //! - [`dig()`]: punches all-zero blocks out of a file in place.
 //! - [`verify()`]: same content, and allocation within a promise.

@@ -142,11 +142,11 @@ struct Chunk {
     runs: Vec<(usize, usize)>,
 }
 
-/// Reader threads for a move. Digging leaves its writer nearly idle (a
-/// punch per zero run), so two readers share the pread and the zero scan
-/// and keep both cores busy; a copy's writer is busy with its own memcpy
-/// into the page cache, and a dense or sequential write needs chunks in
-/// order, so those keep one reader (a stream has only one anyway).
+/// Reader threads for a move through the ring. Digging leaves its writer
+/// nearly idle (a punch per zero run), so two readers share the pread and
+/// the zero scan and keep both cores busy; a dense or sequential write
+/// needs chunks in order, so it keeps one reader, as does a stream (a
+/// sparse move reaches the ring only from a stream).
 fn readers(mode: WriteMode) -> usize {
     match mode {
         WriteMode::Punch => 2,

@@ -277,13 +277,7 @@ fn sparse_step(
         Err(_) if job.cancel.is_cancelled() => return Err(interrupted()),
         read => read?,
     };
-    match job.zero_block {
-        Some(block) => zero::data_runs(buf, block, runs),
-        None => {
-            runs.clear();
-            runs.push((0, buf.len()));
-        }
-    }
+    split_runs(buf, job.zero_block, runs);
     let mut written = 0;
     for &(start, len) in runs.iter() {
         let at = pos + start as u64;
@@ -436,14 +430,20 @@ fn fill_chunk(
     };
     chunk.offset = offset;
     chunk.len = len;
-    match job.zero_block {
-        Some(block) => zero::data_runs(&chunk.buf[..len], block, &mut chunk.runs),
+    split_runs(&chunk.buf[..len], job.zero_block, &mut chunk.runs);
+    Ok(Some(chunk))
+}
+
+/// The data runs of `buf` into `runs`: its non-zero blocks of `zero_block`
+/// bytes, or all of it without a zero scan.
+fn split_runs(buf: &[u8], zero_block: Option<usize>, runs: &mut Vec<(usize, usize)>) {
+    match zero_block {
+        Some(block) => zero::data_runs(buf, block, runs),
         None => {
-            chunk.runs.clear();
-            chunk.runs.push((0, len));
+            runs.clear();
+            runs.push((0, buf.len()));
         }
     }
-    Ok(Some(chunk))
 }
 
 /// One reader of a seekable source: takes pieces until none are left, the

@@ -133,6 +133,15 @@ pub(crate) struct Job<'a> {
     pub cancel: &'a Cancel,
 }
 
+impl Job<'_> {
+    /// The error of a move stopped by its cancel flag.
+    fn interrupted(&self) -> Error {
+        Error::Interrupted {
+            path: self.dst_path.to_path_buf(),
+        }
+    }
+}
+
 /// A filled buffer on its way to the writer.
 struct Chunk {
     buf: AlignedBuf,
@@ -267,14 +276,11 @@ fn sparse_step(
     dst: &File,
     job: &Job<'_>,
 ) -> Result<u64, Error> {
-    let interrupted = || Error::Interrupted {
-        path: job.dst_path.to_path_buf(),
-    };
     if job.cancel.is_cancelled() {
-        return Err(interrupted());
+        return Err(job.interrupted());
     }
     match read_exact_at(file, buf, pos, size, job.src_path) {
-        Err(_) if job.cancel.is_cancelled() => return Err(interrupted()),
+        Err(_) if job.cancel.is_cancelled() => return Err(job.interrupted()),
         read => read?,
     };
     split_runs(buf, job.zero_block, runs);
@@ -410,11 +416,8 @@ fn fill_chunk(
     offset: u64,
     fill: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
 ) -> Result<Option<Chunk>, Error> {
-    let interrupted = || Error::Interrupted {
-        path: job.dst_path.to_path_buf(),
-    };
     if job.cancel.is_cancelled() {
-        return Err(interrupted());
+        return Err(job.interrupted());
     }
     let received = empty
         .lock()
@@ -425,7 +428,7 @@ fn fill_chunk(
     };
     let len = match fill(&mut chunk.buf) {
         // A read given up because of the cancel is an interruption.
-        Err(_) if job.cancel.is_cancelled() => return Err(interrupted()),
+        Err(_) if job.cancel.is_cancelled() => return Err(job.interrupted()),
         filled => filled?,
     };
     chunk.offset = offset;
@@ -733,9 +736,7 @@ impl Out<'_> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     if self.job.cancel.is_cancelled() {
-                        return Err(Error::Interrupted {
-                            path: path.to_path_buf(),
-                        });
+                        return Err(self.job.interrupted());
                     }
                     let mut fds = [PollFd::new(self.dst, PollFlags::OUT)];
                     match poll(&mut fds, Some(&SLICE)) {
@@ -764,9 +765,7 @@ impl Out<'_> {
             moved.written += n as u64;
             self.job.progress.advance(n as u64);
             if self.job.cancel.is_cancelled() {
-                return Err(Error::Interrupted {
-                    path: self.job.dst_path.to_path_buf(),
-                });
+                return Err(self.job.interrupted());
             }
         }
         Ok(())

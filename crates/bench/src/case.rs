@@ -36,6 +36,21 @@ impl Mode {
         self == Mode::ColdSync
     }
 
+    /// At most how many bytes of page cache a run of this mode over
+    /// `data` bytes of input fills: the output's (a copy writes no more
+    /// than it reads), the output's again as the loop device's backing
+    /// file caches it during the flush, and in cold mode the input's
+    /// twice (the filesystem's cache and its backing file's), plus 256 MiB
+    /// for everything else.
+    pub fn page_cache_fill(self, data: u64) -> u64 {
+        let copies = match self {
+            Mode::Warm => 1,
+            Mode::WarmSync => 2,
+            Mode::ColdSync => 4,
+        };
+        copies * data + (256 << 20)
+    }
+
     /// `warm`, `warm+sync`, `cold+sync`.
     pub fn label(self) -> &'static str {
         match self {

@@ -8,8 +8,9 @@
 //! Around each timed run, untimed: recreate in-place inputs, read the
 //! source into the page cache in warm modes (other work on the machine may
 //! have evicted it), flush the filesystem so no earlier writeback
-//! overlaps, drop caches in cold mode;
-//! afterwards remove the output *before* the next flush, so unflushed
+//! overlaps, drop caches in cold mode, and last touch and free as much
+//! memory as the run may fill with page cache (see
+//! [`back_free_memory`]); afterwards remove the output *before* the next flush, so unflushed
 //! pages of a no-sync run are discarded instead of written.
 
 use std::os::unix::fs::MetadataExt;
@@ -24,7 +25,7 @@ use crate::case::{Case, Contender, Mode, Role};
 use crate::child;
 use crate::fixtures::refresh_dense;
 use crate::stats::{human_seconds, Ratio, Sample, Summary};
-use crate::system::{drop_caches, syncfs, warm_input, warm_programs};
+use crate::system::{back_free_memory, drop_caches, input_data, syncfs, warm_input, warm_programs};
 
 /// What the warm-up learned about one contender.
 #[derive(Debug, Clone, Serialize)]
@@ -111,6 +112,7 @@ pub fn run_case(
         }
         tools.push(tool);
     }
+    let input = input_data(&case.warm_inputs)?;
     let mut modes = Vec::new();
     for &mode in &case.modes {
         let mut samples = vec![Vec::new(); case.contenders.len()];
@@ -122,7 +124,7 @@ pub fn run_case(
                     continue;
                 }
                 check_cancel(cancel)?;
-                match timed_run(case, c, mode, spawner) {
+                match timed_run(case, c, mode, spawner, input) {
                     Ok(sample) => {
                         parts.push(format!("{} {}", c.name, human_seconds(sample.seconds)));
                         samples[i].push(sample);
@@ -241,8 +243,15 @@ fn warm_up(case: &Case, c: &Contender, spawner: &Path) -> (ToolResult, Option<St
 }
 
 /// One timed run in `mode`, with its untimed preparation and cleanup.
-fn timed_run(case: &Case, c: &Contender, mode: Mode, spawner: &Path) -> anyhow::Result<Sample> {
+fn timed_run(
+    case: &Case,
+    c: &Contender,
+    mode: Mode,
+    spawner: &Path,
+    input: u64,
+) -> anyhow::Result<Sample> {
     prepare(case, c, mode)?;
+    back_free_memory(mode.page_cache_fill(input));
     let result = (|| {
         let mut sample = Sample {
             seconds: 0.0,

@@ -72,6 +72,7 @@ pub(crate) fn punch_zero_blocks(
         src_path: path,
         dst_path: path,
         zero_block: Some(block as usize),
+        dst_block: block,
         mode: WriteMode::Punch,
         fill_to: Some(layout.size),
         progress,

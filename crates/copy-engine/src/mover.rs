@@ -115,6 +115,12 @@ pub(crate) struct Moved {
     pub zero_skipped: u64,
     /// End of the logical content (for streams, its length).
     pub end: u64,
+    /// Whether every run written covered whole destination blocks (or
+    /// ended at `end`), into a file that held only holes: then the
+    /// destination's data is exactly the `written` bytes and its holes
+    /// the rest, with no need to ask the filesystem. Only sparse moves
+    /// say so.
+    pub whole_blocks: bool,
 }
 
 /// Everything the mover needs besides the two ends.
@@ -125,6 +131,8 @@ pub(crate) struct Job<'a> {
     /// (`None`: every byte read is data).
     pub zero_block: Option<usize>,
     pub mode: WriteMode,
+    /// The destination filesystem's block size.
+    pub dst_block: u64,
     /// The source's size (`None` for streams): dense and sequential modes
     /// write zeros up to here after the last chunk; punch mode extends a
     /// zero tail to its block boundary.
@@ -202,6 +210,7 @@ fn move_sparse(
     });
     let mut total = Moved {
         end: size,
+        whole_blocks: true,
         ..Moved::default()
     };
     let mut first_error: Option<(u64, Error)> = None;
@@ -211,6 +220,7 @@ fn move_sparse(
                 total.read += m.read;
                 total.written += m.written;
                 total.zero_skipped += m.zero_skipped;
+                total.whole_blocks &= m.whole_blocks;
             }
             Err((at, e)) => {
                 if first_error.as_ref().is_none_or(|(first, _)| at < *first) {
@@ -237,7 +247,10 @@ fn sparse_worker(
 ) -> Result<Moved, (u64, Error)> {
     let mut buf = AlignedBuf::new(COPY_CHUNK);
     let mut runs = Vec::new();
-    let mut moved = Moved::default();
+    let mut moved = Moved {
+        whole_blocks: true,
+        ..Moved::default()
+    };
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(moved);
@@ -252,6 +265,7 @@ fn sparse_worker(
         let step = sparse_step(file, size, &mut buf[..len], pos, &mut runs, dst, job);
         match step {
             Ok(data) => {
+                moved.whole_blocks &= covers_whole_blocks(&runs, pos, size, job.dst_block);
                 moved.read += len as u64;
                 moved.written += data;
                 moved.zero_skipped += len as u64 - data;
@@ -263,6 +277,15 @@ fn sparse_worker(
             }
         }
     }
+}
+
+/// Whether each of `runs` (relative to `pos`) starts on a multiple of
+/// `block` and ends on one or at `size`.
+fn covers_whole_blocks(runs: &[(usize, usize)], pos: u64, size: u64, block: u64) -> bool {
+    runs.iter().all(|&(start, len)| {
+        let (start, end) = (pos + start as u64, pos + (start + len) as u64);
+        start % block == 0 && (end % block == 0 || end == size)
+    })
 }
 
 /// Reads the chunk at `pos` into `buf`, and writes its data runs (all of
@@ -353,6 +376,7 @@ fn move_through_ring(src: Source<'_>, dst: &File, job: &Job<'_>) -> Result<Moved
             written: w.written,
             zero_skipped: w.zero_skipped,
             end: read.end,
+            whole_blocks: false,
         })
     })
 }

@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use copy_engine::{copy, NoProgress, SparseMode};
+use copy_engine::{copy, Layout, NoProgress, SparseMode};
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError, TestRunner};
 use testbed::{FsKind, ScratchFs, MIB};
@@ -68,8 +68,12 @@ fn check_every_mode(root: &Path, spec: &Spec) -> Result<(), TestCaseError> {
     support::build(&src, spec);
     for mode in [SparseMode::Auto, SparseMode::Always, SparseMode::Never] {
         let dst = dir.path().join(format!("dst-{mode}"));
-        copy(&src, &dst, &support::opts(mode), &NoProgress).unwrap();
+        let report = copy(&src, &dst, &support::opts(mode), &NoProgress).unwrap();
         support::assert_same_content(&src, &dst);
+        // The report's holes, whether counted or known from the writes,
+        // are the ones the filesystem reports.
+        let holes = Layout::of(&dst).unwrap().hole_bytes();
+        prop_assert_eq!(report.hole_bytes, holes, "hole bytes of {}", dst.display());
         match mode {
             SparseMode::Auto => {
                 support::assert_holes_kept(&src, &dst);

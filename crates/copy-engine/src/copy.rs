@@ -166,16 +166,10 @@ fn copy_file(
     if let Existing::Special = existing {
         let out = open_special(target, opts)?;
         let ranges = ranges(&layout.extents);
-        let job = job(
-            &src_path,
-            target,
-            None,
-            1, // a device or pipe: no blocks of ours to count
-            WriteMode::Sequential,
-            Some(layout.size),
-            opts,
-            progress,
-        );
+        let job = Job {
+            fill_to: Some(layout.size),
+            ..job(&src_path, target, opts, progress)
+        };
         progress.start("copy", layout.size);
         let phase = Instant::now();
         let moved = mover::move_data(
@@ -322,16 +316,13 @@ fn copy_file(
             (_, false) => Method::ReadWrite,
         };
         let zero_block = zero_scan.then_some(block as usize);
-        let job = job(
-            &src_path,
-            target,
+        let job = Job {
             zero_block,
-            block,
+            dst_block: block,
             mode,
-            Some(layout.size),
-            opts,
-            progress,
-        );
+            fill_to: Some(layout.size),
+            ..job(&src_path, target, opts, progress)
+        };
         let phase = Instant::now();
         let moved = mover::move_data(
             Source::Ranges {
@@ -400,7 +391,12 @@ fn copy_stream_to(
             Method::ReadWriteZeroScan,
         ),
     };
-    let job = job(label, target, zero_block, block, mode, None, opts, progress);
+    let job = Job {
+        zero_block,
+        dst_block: block,
+        mode,
+        ..job(label, target, opts, progress)
+    };
     progress.start("copy", 0);
     let phase = Instant::now();
     let moved = mover::move_data(Source::Stream(reader), &out, &job);
@@ -459,23 +455,21 @@ fn open_special(target: &Path, opts: &CopyOptions) -> Result<File, Error> {
     }
 }
 
+/// A job between `src` and `dst` under `opts`, writing in order with no
+/// zero scan; callers set what differs.
 fn job<'a>(
     src: &'a Path,
     dst: &'a Path,
-    zero_block: Option<usize>,
-    dst_block: u64,
-    mode: WriteMode,
-    fill_to: Option<u64>,
     opts: &'a CopyOptions,
     progress: &'a dyn Progress,
 ) -> Job<'a> {
     Job {
         src_path: src,
         dst_path: dst,
-        zero_block,
-        mode,
-        dst_block,
-        fill_to,
+        zero_block: None,
+        dst_block: 1,
+        mode: WriteMode::Sequential,
+        fill_to: None,
         progress,
         cancel: &opts.cancel,
     }

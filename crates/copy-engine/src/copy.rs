@@ -46,7 +46,7 @@ pub fn copy(
             reason: "is a directory".into(),
         });
     }
-    let layout = Layout::from_file(&file, src)?;
+    let layout = Layout::for_copy(&file, src)?;
     let target = resolve_destination(src, dst)?;
     if layout.kind == SourceKind::Stream {
         let mut reader = CancellableReader::new(file, opts.cancel.clone());

@@ -228,3 +228,29 @@ fn a_block_device_source_is_copied_with_zero_detection() {
         "only the non-zero blocks are allocated"
     );
 }
+
+/// A device is read with O_DIRECT, whose reads must be block-aligned: one
+/// whose end is not a multiple of 4 KiB, nor of the mover's chunks, still
+/// copies to the last byte in every mode (and with odd block sizes the
+/// short tail read is the one that would fail).
+#[test]
+fn a_block_device_ending_off_a_page_boundary_is_copied_whole() {
+    testbed::require!("losetup");
+    let dir = tempfile::tempdir_in(testbed::scratch_dir()).unwrap();
+    let image = dir.path().join("disk.img");
+    let size = 3 * MIB + 3 * 512;
+    support::build(
+        &image,
+        &Spec {
+            size,
+            pieces: vec![Data(MIB - 512, 4096), Data(size - 1000, 1000)],
+        },
+    );
+    let device = testbed::LoopDevice::attach(&image).unwrap();
+    for mode in [SparseMode::Auto, SparseMode::Always, SparseMode::Never] {
+        let dst = dir.path().join(format!("copy-{mode}.img"));
+        let report = copy(device.path(), &dst, &support::opts(mode), &NoProgress).unwrap();
+        assert_eq!(report.size, size, "{mode}");
+        support::assert_same_content(&image, &dst);
+    }
+}

@@ -159,17 +159,6 @@ fn copy_file(
             reason: "--reflink always cannot make a fully allocated (--sparse never) copy".into(),
         });
     }
-    if layout.kind == SourceKind::BlockDevice {
-        // A block device's page cache is dropped at its last close, so
-        // caching what we read helps nobody: read around it, and save a
-        // copy per byte and the page cache's churn. The mover's buffers
-        // are page-aligned, its chunks start at multiples of 128 KiB and
-        // only the device's end cuts one short, at a multiple of its
-        // logical block size. A 3 GiB loop device over a cached image,
-        // warm, ten interleaved rounds: 1.03 s against 1.41 s buffered
-        // (cp --sparse=always 1.19 s). Without O_DIRECT support, buffered.
-        sys::read_direct(src);
-    }
     let mut report = CopyReport::started(&src_path, target, layout.kind, opts.sparse);
     report.size = layout.size;
     report.source_allocated = (layout.kind != SourceKind::BlockDevice).then_some(layout.allocated);

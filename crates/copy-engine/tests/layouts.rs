@@ -229,10 +229,8 @@ fn a_block_device_source_is_copied_with_zero_detection() {
     );
 }
 
-/// A device is read with O_DIRECT, whose reads must be block-aligned: one
-/// whose end is not a multiple of 4 KiB, nor of the mover's chunks, still
-/// copies to the last byte in every mode (and with odd block sizes the
-/// short tail read is the one that would fail).
+/// A device whose end is not a multiple of 4 KiB, nor of the mover's
+/// chunks, copies to the last byte in every mode.
 #[test]
 fn a_block_device_ending_off_a_page_boundary_is_copied_whole() {
     testbed::require!("losetup");

@@ -117,17 +117,6 @@ pub fn advise_sequential(file: &File) {
     let _ = rustix::fs::fadvise(file, 0, None, Advice::Sequential);
 }
 
-/// Switches `file` to direct I/O (`O_DIRECT` through `F_SETFL`), so that
-/// reads bypass the page cache; returns whether it took. Callers must then
-/// read into block-aligned buffers at block-aligned offsets.
-pub fn read_direct(file: &File) -> bool {
-    use rustix::fs::OFlags;
-    let Ok(flags) = rustix::fs::fcntl_getfl(file) else {
-        return false;
-    };
-    rustix::fs::fcntl_setfl(file, flags | OFlags::DIRECT).is_ok()
-}
-
 /// Bytes available to unprivileged users on the filesystem holding `file`
 /// (`f_bavail * f_frsize`) and its fundamental block size.
 pub fn fs_space(file: &File) -> io::Result<(u64, u64)> {

@@ -13,8 +13,11 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "sparsecp-bench", version, max_term_width = 100)]
 struct Cli {
-    /// Timed runs per tool and cache mode, after one warm-up.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    /// Timed runs per tool and cache mode, after one warm-up. Seven: on
+    /// the 2-vCPU CI VM, rounds of the same code vary up to 1.8x, and the
+    /// medians of five moved the install ratio from 0.75x to 0.90x between
+    /// two full runs; seven gave 0.69x with rounds 0.59-0.82x.
+    #[arg(long, default_value_t = 7, value_name = "N")]
     runs: usize,
     /// Scale the images down to a tenth, for a fast smoke run.
     #[arg(long)]

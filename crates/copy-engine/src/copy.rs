@@ -475,10 +475,10 @@ fn job<'a>(
     }
 }
 
-/// Measures the destination, commits `temp` over the destination and completes `report`. `holes`
-/// is the destination's hole bytes if the copy knows them exactly (see
-/// `Moved::whole_blocks`); otherwise SEEK_DATA/SEEK_HOLE count them, which
-/// on 20,000 extents cost a fifth of the copy's time.
+/// Measures the destination, commits `temp` over it and completes
+/// `report`. `holes` is the destination's hole bytes if the copy knows
+/// them exactly (see `Moved::whole_blocks`); otherwise SEEK_DATA/SEEK_HOLE
+/// count them, which on 20,000 extents cost a fifth of the copy's time.
 fn finish(
     mut report: CopyReport,
     temp: TempFile,

@@ -9,8 +9,8 @@
 //! source into the page cache in warm modes (other work on the machine may
 //! have evicted it), flush the filesystem so no earlier writeback
 //! overlaps, drop caches in cold mode, and last touch and free as much
-//! memory as the run may fill with page cache (see
-//! [`back_free_memory`]); afterwards remove the output *before* the next flush, so unflushed
+//! memory as the run may fill with page cache (see [`back_free_memory`]);
+//! afterwards remove the output *before* the next flush, so unflushed
 //! pages of a no-sync run are discarded instead of written.
 
 use std::os::unix::fs::MetadataExt;

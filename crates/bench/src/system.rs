@@ -1,6 +1,6 @@
 //! The machine side of a benchmark: flushing, dropping caches, backing
-//! free memory, and
-//! describing the machine and tool versions for the report.
+//! free memory, and describing the machine and tool versions for the
+//! report.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -64,21 +64,15 @@ pub fn warm_input(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The data bytes of `inputs`: `st_blocks * 512` of files, the size of
-/// block devices.
+/// The data bytes of `inputs`, as sparsecp's layout sees them: the
+/// allocation of files, the size of block devices.
 pub fn input_data(inputs: &[std::path::PathBuf]) -> anyhow::Result<u64> {
-    use std::io::Seek;
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let mut data = 0;
     for path in inputs {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
-        data += if meta.file_type().is_block_device() {
-            std::fs::File::open(path)
-                .and_then(|mut f| f.seek(std::io::SeekFrom::End(0)))
-                .with_context(|| format!("cannot size {}", path.display()))?
-        } else {
-            meta.blocks() * 512
+        let layout = copy_engine::Layout::of(path)?;
+        data += match layout.kind {
+            copy_engine::SourceKind::BlockDevice => layout.size,
+            _ => layout.allocated,
         };
     }
     Ok(data)

@@ -219,7 +219,12 @@ fn copy_file(
                     layout.size,
                     phase,
                 ));
+                // A clone shares the source's extents at the same offsets, so
+                // it has the holes the source's layout shows: no second
+                // SEEK_DATA/SEEK_HOLE walk (half of a 3 GiB clone's time).
+                let mut holes = Some(layout.hole_bytes());
                 if opts.sparse == SparseMode::Always {
+                    holes = None; // the punch decides
                     let phase = Instant::now();
                     let punched = dig::punch_zero_blocks(out, temp.path(), &opts.cancel, progress)?;
                     report.zeros_to_holes = punched;
@@ -231,7 +236,7 @@ fn copy_file(
                     ));
                 }
                 check_unchanged(src, &src_path, layout.size, src_meta)?;
-                return finish(report, temp, None, opts, started);
+                return finish(report, temp, holes, opts, started);
             }
             CloneOutcome::Unsupported(errno) if opts.reflink == ReflinkMode::Always => {
                 return Err(Error::ReflinkUnsupported {

@@ -1,4 +1,4 @@
-use copy_engine::{copy, CopyOptions, Error, Method, NoProgress, ReflinkMode, SparseMode};
+use copy_engine::{copy, CopyOptions, Error, Layout, Method, NoProgress, ReflinkMode, SparseMode};
 use rstest::rstest;
 use testbed::{FsKind, ScratchFs, MIB};
 
@@ -28,6 +28,7 @@ fn reflink_shares_extents_where_the_filesystem_can(
     let report = copy(&src, &dst, &CopyOptions::default(), &NoProgress).unwrap();
     assert!(report.reflinked);
     assert_eq!(report.phases[0].method, Method::Ficlone);
+    assert_eq!(report.hole_bytes, Layout::of(&dst).unwrap().hole_bytes());
     support::assert_same_content(&src, &dst);
     support::assert_holes_kept(&src, &dst);
     fs.sync().unwrap();
@@ -36,7 +37,7 @@ fn reflink_shares_extents_where_the_filesystem_can(
         "a clone allocates (almost) nothing"
     );
     assert!(
-        copy_engine::Layout::of(&dst).unwrap().shared_extents() > 0,
+        Layout::of(&dst).unwrap().shared_extents() > 0,
         "FIEMAP shows shared extents"
     );
     // always = clone, then punch the zero blocks out of the clone.
@@ -52,8 +53,28 @@ fn reflink_shares_extents_where_the_filesystem_can(
         report.reflinked && report.zeros_to_holes >= 4 * MIB,
         "{report}"
     );
+    assert_eq!(report.hole_bytes, Layout::of(&always).unwrap().hole_bytes());
     support::assert_same_content(&src, &always);
     support::assert_no_zero_blocks(&always, fs.block_size());
+    // A source with dirty pages: the clone writes them back first, and the
+    // holes the report gives are still the clone's.
+    let fresh = fs.path().join("fresh.img");
+    support::build(
+        &fresh,
+        &Spec {
+            size: 16 * MIB + 5,
+            pieces: vec![
+                Data(MIB, 3 * MIB),
+                Unwritten(8 * MIB, 2 * MIB),
+                Data(16 * MIB - 7, 12),
+            ],
+        },
+    );
+    let dst = fs.path().join("fresh-copy.img");
+    let report = copy(&fresh, &dst, &CopyOptions::default(), &NoProgress).unwrap();
+    assert!(report.reflinked);
+    assert_eq!(report.hole_bytes, Layout::of(&dst).unwrap().hole_bytes());
+    support::assert_same_content(&fresh, &dst);
 }
 
 #[test]

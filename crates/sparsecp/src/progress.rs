@@ -7,25 +7,17 @@ use copy_engine::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A progress bar on standard error, drawn only when it is a terminal.
-pub struct Bar {
-    bar: ProgressBar,
-    /// Whether it draws at all: a hidden bar needs no ticker thread.
-    shown: bool,
-}
+pub struct Bar(ProgressBar);
 
 impl Bar {
     /// A bar that shows itself if `enabled` and stderr is a terminal.
     pub fn new(enabled: bool) -> Bar {
-        let shown = enabled && std::io::stderr().is_terminal();
-        let target = if shown {
+        let target = if enabled && std::io::stderr().is_terminal() {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         };
-        Bar {
-            bar: ProgressBar::with_draw_target(None, target),
-            shown,
-        }
+        Bar(ProgressBar::with_draw_target(None, target))
     }
 }
 
@@ -39,22 +31,23 @@ impl Progress for Bar {
         let style = ProgressStyle::with_template(template)
             .expect("valid template")
             .progress_chars("=> ");
-        self.bar.set_style(style);
-        self.bar.set_prefix(what.to_string());
-        self.bar.set_position(0);
+        self.0.set_style(style);
+        self.0.set_prefix(what.to_string());
+        self.0.set_position(0);
         if total > 0 {
-            self.bar.set_length(total);
+            self.0.set_length(total);
         }
-        if self.shown {
-            self.bar.enable_steady_tick(Duration::from_millis(200));
+        // A hidden bar needs no ticker thread.
+        if !self.0.is_hidden() {
+            self.0.enable_steady_tick(Duration::from_millis(200));
         }
     }
 
     fn advance(&self, bytes: u64) {
-        self.bar.inc(bytes);
+        self.0.inc(bytes);
     }
 
     fn finish(&self) {
-        self.bar.finish_and_clear();
+        self.0.finish_and_clear();
     }
 }

@@ -9,11 +9,12 @@ use testbed::{FsKind, TreeStats};
 use crate::partition::MountedImage;
 use crate::scenario::ImageSpec;
 
-/// What the tree on the ext2 image at `path` holds, read through a
-/// read-only mount.
-pub fn tree_on_image(path: &Path) -> anyhow::Result<TreeStats> {
+/// The digest ([`testbed::tree_digest`]) of the tree on the ext2 image at
+/// `path`, read through a read-only mount: names, modes, links and every
+/// byte of every file.
+pub fn tree_digest_on_image(path: &Path) -> anyhow::Result<u64> {
     let mounted = MountedImage::mount_read_only(path, FsKind::Ext2)?;
-    testbed::tree_stats(mounted.root())
+    testbed::tree_digest(mounted.root())
 }
 
 /// What building an image gave, short of a failure the installer notices.
@@ -21,6 +22,9 @@ pub fn tree_on_image(path: &Path) -> anyhow::Result<TreeStats> {
 pub struct BuiltImage {
     /// The OS tree written into it.
     pub tree: TreeStats,
+    /// Its digest, read back before unmounting (from the page cache: what
+    /// the writer handed to the filesystem).
+    pub tree_digest: u64,
     /// Why flushing the image through its loop device failed, if it did.
     /// The installer never asks (its `umount` cannot report it), so the
     /// writes "succeeded" and it carries on; we record it.
@@ -42,10 +46,11 @@ pub fn build_image(path: &Path, spec: &ImageSpec, label: &str) -> anyhow::Result
     drop(file);
     testbed::mkfs(FsKind::Ext2, path, label, &spec.uuid)?;
     let mounted = MountedImage::mount(path, FsKind::Ext2)?;
-    let tree = testbed::generate_tree(mounted.root(), &spec.tree());
+    let tree = testbed::generate_tree(mounted.root(), &spec.tree())
+        .and_then(|tree| Ok((tree, testbed::tree_digest(mounted.root())?)));
     let flushed = mounted.sync();
     drop(mounted);
-    let tree = tree.context("cannot write the OS tree")?;
+    let (tree, tree_digest) = tree.context("cannot write the OS tree")?;
     if tree.bytes != spec.tree_bytes {
         bail!(
             "wrote {} bytes of tree, wanted {}",
@@ -55,6 +60,7 @@ pub fn build_image(path: &Path, spec: &ImageSpec, label: &str) -> anyhow::Result
     }
     Ok(BuiltImage {
         tree,
+        tree_digest,
         flush_error: flushed.err().map(|e| format!("{e:#}")),
     })
 }

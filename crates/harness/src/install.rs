@@ -1,12 +1,10 @@
-//! The installer's steps, replayed: build `active.img`, copy it to
-//! `passive.img` with a copier, and upgrade through `transition.img`.
+//! The installer's steps, replayed: build `active.img`, then copy it to
+//! `passive.img` with a copier. The upgrade that may follow is
+//! [`crate::upgrade`]'s.
 //!
 //! The steps follow elemental-toolkit v1.1: truncate the image, `mkfs.ext2
 //! -L`, attach a loop device, mount, write the OS tree, unmount, detach;
 //! then `passive.img` is a copy relabelled with `tune2fs -L COS_PASSIVE`.
-//! The upgrade builds `transition.img` the same way, then `mv active.img
-//! passive.img`, relabels, and `mv transition.img active.img`, all without
-//! checking free space first, as the installer does.
 
 use std::time::Instant;
 
@@ -15,10 +13,12 @@ use serde::Serialize;
 use testbed::TreeStats;
 
 use crate::copier::Copier;
-use crate::image::{build_image, tree_on_image, BuiltImage};
+use crate::estimate::Estimate;
+use crate::image::build_image;
 use crate::measure::ImageFacts;
-use crate::partition::CosState;
+use crate::partition::{CosState, StateSnapshot};
 use crate::scenario::{ImageSpec, Scenario};
+use crate::upgrade::{run_upgrade, Strategy, UpgradeOutcome};
 
 /// Label of the image the system boots.
 pub const ACTIVE_LABEL: &str = "COS_ACTIVE";
@@ -28,18 +28,26 @@ pub const PASSIVE_LABEL: &str = "COS_PASSIVE";
 /// ext4 still reports its reserved clusters (up to 16 MiB) as free.
 pub const FULL_THRESHOLD: u64 = 32 << 20;
 
-/// A COS_STATE partition with `active.img` installed on it.
-#[derive(Debug)]
-pub struct Installation {
-    state: CosState,
+/// What the install left on COS_STATE, measured once: every copier and
+/// upgrade starts from it.
+#[derive(Debug, Clone)]
+pub struct Installed {
     /// `active.img` right after the install.
     pub active: ImageFacts,
     /// The OS tree written into it.
     pub tree: TreeStats,
+    /// That tree's digest ([`testbed::tree_digest`]).
+    pub tree_digest: u64,
     /// COS_STATE free space before anything was written.
     pub free_empty: u64,
-    /// COS_STATE free space with `active.img` on it.
-    pub free_with_active: u64,
+}
+
+/// A mounted COS_STATE partition with `active.img` installed on it.
+#[derive(Debug)]
+pub struct Installation {
+    state: CosState,
+    /// What the install left.
+    pub installed: Installed,
 }
 
 /// What copying `active.img` to `passive.img` gave.
@@ -64,35 +72,6 @@ pub struct InstallOutcome {
     pub copy_seconds: f64,
 }
 
-/// What the upgrade through `transition.img` gave.
-#[derive(Debug, Clone, Serialize)]
-pub struct UpgradeOutcome {
-    /// COS_STATE free space before the upgrade.
-    pub free_before: u64,
-    /// COS_STATE free space once `transition.img` was written.
-    pub free_after_transition: u64,
-    /// COS_STATE free space at the end.
-    pub free_after: u64,
-    /// `transition.img` right after it was written, before the swap.
-    pub transition: Option<ImageFacts>,
-    /// The new `active.img` (the former transition image), after the swap.
-    pub active: Option<ImageFacts>,
-    /// The new `passive.img` (the former active image), after the swap.
-    pub passive: Option<ImageFacts>,
-    /// Whether `transition.img`, read back, holds the tree written into it
-    /// (same files, sizes and zero blocks); `None` if writing it failed.
-    pub tree_intact: Option<bool>,
-    /// Evidence that COS_STATE ran out of space; empty if the upgrade fits.
-    pub out_of_space: Vec<String>,
-}
-
-impl UpgradeOutcome {
-    /// The upgrade wrote everything and every image checks clean.
-    pub fn fits(&self) -> bool {
-        self.out_of_space.is_empty()
-    }
-}
-
 impl Installation {
     /// Creates COS_STATE as `scenario` says and installs `active.img` on it.
     pub fn install_active(scenario: &Scenario) -> anyhow::Result<Installation> {
@@ -104,16 +83,29 @@ impl Installation {
         if let Some(error) = built.flush_error {
             bail!("installing active.img: {error}");
         }
-        let tree = built.tree;
-        let free_with_active = state.free_bytes()?;
         let active = ImageFacts::measure(&path)?;
         Ok(Installation {
             state,
-            active,
-            tree,
-            free_empty,
-            free_with_active,
+            installed: Installed {
+                active,
+                tree: built.tree,
+                tree_digest: built.tree_digest,
+                free_empty,
+            },
         })
+    }
+
+    /// Mounts a snapshot of an installation again.
+    pub fn mount(snapshot: StateSnapshot, installed: Installed) -> anyhow::Result<Installation> {
+        Ok(Installation {
+            state: snapshot.mount()?,
+            installed,
+        })
+    }
+
+    /// Unmounts the partition, keeping it as a snapshot to mount again.
+    pub fn unmount(self) -> anyhow::Result<(StateSnapshot, Installed)> {
+        Ok((self.state.unmount()?, self.installed))
     }
 
     /// The partition.
@@ -140,8 +132,15 @@ impl Installation {
             passive: None,
             copy_seconds,
         };
-        if let Err(e) = copied {
-            outcome.copy_error = Some(format!("{e:#}"));
+        let failure = match copied {
+            Err(e) => Some(format!("{e:#}")),
+            Ok(()) if !passive.is_file() => {
+                Some("the copier exited 0 but left no passive.img".to_owned())
+            }
+            Ok(()) => None,
+        };
+        if let Some(failure) = failure {
+            outcome.copy_error = Some(failure);
             outcome.free_after = self.state.free_bytes()?;
             return Ok(outcome);
         }
@@ -165,112 +164,14 @@ impl Installation {
         }
     }
 
-    /// Upgrades to the OS `spec` describes the way the installer does, and
-    /// collects every sign that COS_STATE ran out of space on the way.
-    pub fn upgrade(&self, spec: &ImageSpec) -> anyhow::Result<UpgradeOutcome> {
-        let transition = self.state.image_path("transition.img");
-        let free_before = self.state.free_bytes()?;
-        let mut evidence = Vec::new();
-        let written = build_image(&transition, spec, ACTIVE_LABEL);
-        match &written {
-            Err(e) => evidence.push(format!("writing transition.img failed: {e:#}")),
-            Ok(BuiltImage {
-                flush_error: Some(error),
-                ..
-            }) => evidence.push(format!(
-                "transition.img's writes did not reach COS_STATE: {error}"
-            )),
-            Ok(_) => {}
-        }
-        let free_after_transition = self.state.free_bytes()?;
-        if free_after_transition <= FULL_THRESHOLD {
-            evidence.push(format!(
-                "COS_STATE free space reached {free_after_transition} bytes"
-            ));
-        }
-        let transition_facts = match ImageFacts::measure(&transition) {
-            Ok(facts) => Some(facts),
-            Err(e) => {
-                evidence.push(format!("cannot check transition.img: {e:#}"));
-                None
-            }
-        };
-        if let Some(facts) = &transition_facts {
-            if !facts.fsck_clean {
-                evidence.push(format!(
-                    "fsck -fn finds errors in transition.img:\n{}",
-                    facts.fsck_output
-                ));
-            }
-        }
-        // Errors that neither the writes nor fsck show: file data that
-        // never reached COS_STATE reads back as zeros.
-        let mut tree_intact = None;
-        if let Ok(built) = &written {
-            match tree_on_image(&transition) {
-                Ok(found) => {
-                    tree_intact = Some(found == built.tree);
-                    if found != built.tree {
-                        evidence.push(format!(
-                            "transition.img does not hold the tree written into it: \
-                             read back {}, wrote {}",
-                            describe_tree(&found),
-                            describe_tree(&built.tree)
-                        ));
-                    }
-                }
-                Err(e) => {
-                    tree_intact = Some(false);
-                    evidence.push(format!("cannot read transition.img's tree back: {e:#}"));
-                }
-            }
-        }
-        let mut outcome = UpgradeOutcome {
-            tree_intact,
-            free_before,
-            free_after_transition,
-            free_after: free_after_transition,
-            transition: transition_facts,
-            active: None,
-            passive: None,
-            out_of_space: evidence,
-        };
-        // rsync failing aborts the installer; anything else goes unnoticed
-        // (the writes through the loop device "succeeded") and it swaps
-        // the images, as in the field.
-        if written.is_ok() {
-            self.swap_images()?;
-            let active = ImageFacts::measure(&self.state.image_path("active.img"))?;
-            if !active.fsck_clean {
-                outcome
-                    .out_of_space
-                    .push("fsck -fn finds errors in the new active.img".to_owned());
-            }
-            outcome.active = Some(active);
-            outcome.passive = Some(ImageFacts::measure(&self.state.image_path("passive.img"))?);
-            outcome.free_after = self.state.free_bytes()?;
-        }
-        Ok(outcome)
+    /// Upgrades to the OS `spec` describes under `strategy` (see
+    /// [`crate::upgrade`]); `estimate` is what transition.img should take.
+    pub fn upgrade(
+        &self,
+        spec: &ImageSpec,
+        strategy: &Strategy,
+        estimate: &Estimate,
+    ) -> anyhow::Result<UpgradeOutcome> {
+        run_upgrade(&self.state, &self.installed, spec, strategy, estimate)
     }
-
-    /// `mv active.img passive.img; tune2fs -L COS_PASSIVE passive.img;
-    /// mv transition.img active.img`.
-    fn swap_images(&self) -> anyhow::Result<()> {
-        let active = self.state.image_path("active.img");
-        let passive = self.state.image_path("passive.img");
-        let transition = self.state.image_path("transition.img");
-        std::fs::rename(&active, &passive).context("cannot move active.img to passive.img")?;
-        testbed::set_ext_label(&passive, PASSIVE_LABEL)?;
-        std::fs::rename(&transition, &active)
-            .context("cannot move transition.img to active.img")?;
-        Ok(())
-    }
-}
-
-/// `N files, N dirs, N bytes (N in zero blocks)`.
-fn describe_tree(stats: &TreeStats) -> String {
-    format!(
-        "{} files, {} dirs, {} bytes ({} in zero blocks)",
-        stats.files, stats.dirs, stats.bytes, stats.zero_bytes
-    )
 }

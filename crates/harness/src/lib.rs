@@ -10,8 +10,10 @@
 //! - [`install`]: the installer's steps; [`Installation`].
 //! - [`copier`]: the named copiers ([`Copier::Iocopy`], ...).
 //! - [`measure`]: sizes, allocation, label and fsck of an image.
-//! - [`run`]: a scenario with a list of copiers; [`ScenarioReport`].
-//! - [`verdict`]: the gate's judgement of one run.
+//! - [`verdict`]: the gate's judgement of one copy.
+//! - [`estimate`]: what an upgrade's transition.img will allocate.
+//! - [`upgrade`]: the upgrade under a [`Strategy`], and its three verdicts.
+//! - [`run`]: a scenario with copiers and strategies; [`ScenarioReport`].
 //! - [`table`] and [`report`]: what people review.
 //! - [`leaks`]: loop devices a run left attached.
 //!
@@ -22,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod copier;
+pub mod estimate;
 pub mod go_iocopy;
 pub mod image;
 pub mod install;
@@ -32,13 +35,16 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod table;
+pub mod upgrade;
 pub mod verdict;
 
 pub use copier::Copier;
-pub use install::{InstallOutcome, Installation, UpgradeOutcome};
+pub use estimate::Estimate;
+pub use install::{InstallOutcome, Installation, Installed};
 pub use measure::{du_h, ImageFacts};
-pub use run::{run_scenario, CopierRun, ScenarioReport, DEFAULT_TOLERANCE};
+pub use run::{run_scenario, CopierRun, RunOptions, ScenarioReport, DEFAULT_TOLERANCE};
 pub use scenario::{ImageSpec, Scenario, StateSpec, DEFAULT_SCENARIO};
+pub use upgrade::{Strategy, UpgradeOutcome, UpgradeVerdict};
 pub use verdict::{judge, Verdict};
 
 /// Why scenarios cannot run here (not root, a tool or filesystem missing),

@@ -1,7 +1,11 @@
 //! What the harness checks about an image after each step: sizes and
 //! allocation (`st_blocks * 512`), label, a read-only `fsck`, and the
-//! extent list for the allocation map.
+//! extent list for the allocation map; and [`content_digest`], which tells
+//! whether an image's bytes changed.
 
+use std::fs::File;
+use std::hash::{DefaultHasher, Hasher};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use allocmap::{ImageMap, MapExtent};
@@ -9,6 +13,9 @@ use anyhow::Context;
 use copy_engine::Layout;
 use serde::Serialize;
 use testbed::FsKind;
+
+/// How many lines of a failed `fsck` a one-line reason quotes.
+const FSCK_SUMMARY_LINES: usize = 2;
 
 /// The facts about one image file at one moment.
 #[derive(Debug, Clone, Serialize)]
@@ -23,8 +30,12 @@ pub struct ImageFacts {
     pub label: Option<String>,
     /// `e2fsck -fn` found nothing.
     pub fsck_clean: bool,
-    /// What `e2fsck` said when it was not clean (trimmed).
+    /// The first problems `e2fsck` named when it was not clean.
     #[serde(skip_serializing_if = "String::is_empty")]
+    pub fsck_summary: String,
+    /// Everything `e2fsck` printed when it was not clean: the report
+    /// folder keeps it as a log (not in JSON: it can be thousands of lines).
+    #[serde(skip)]
     pub fsck_output: String,
     /// Number of extents (data, unwritten or shared).
     pub extent_count: usize,
@@ -50,10 +61,15 @@ impl ImageFacts {
             allocated: layout.allocated,
             label,
             fsck_clean: fsck.clean,
+            fsck_summary: if fsck.clean {
+                String::new()
+            } else {
+                fsck_summary(&fsck.output)
+            },
             fsck_output: if fsck.clean {
                 String::new()
             } else {
-                tail(&fsck.output, 12)
+                fsck.output
             },
             extent_count: extents.len(),
             extents,
@@ -85,10 +101,62 @@ impl ImageFacts {
     }
 }
 
-/// The last `lines` lines of `text`.
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.trim_end().lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+/// The first problems in `e2fsck -fn` output, on one line: the lines
+/// after its pass headers and its opening line, which name what is wrong.
+fn fsck_summary(output: &str) -> String {
+    let problems: Vec<&str> = output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Pass ") && !l.starts_with("e2fsck "))
+        .take(FSCK_SUMMARY_LINES)
+        .collect();
+    problems.join(" / ")
+}
+
+/// A fingerprint of the bytes of the file at `path`, equal for two files
+/// with equal bytes whatever their holes: holes and all-zero 4 KiB blocks
+/// are hashed as the length of the zero run they form, other blocks as
+/// their bytes. It uses the standard library's hasher: compare digests
+/// from the same build, never store them.
+pub fn content_digest(path: &Path) -> anyhow::Result<u64> {
+    const BLOCK: u64 = 4096;
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let layout =
+        Layout::from_file(&file, path).with_context(|| format!("cannot map {}", path.display()))?;
+    let mut hasher = DefaultHasher::new();
+    let mut zeros = 0u64;
+    let mut cursor = 0u64;
+    let mut buf = copy_engine::AlignedBuf::new(1 << 20);
+    for extent in &layout.extents {
+        // Whole 4 KiB blocks of the file around the extent; the parts of
+        // them in holes read as zeros.
+        let start = (extent.offset / BLOCK * BLOCK).max(cursor);
+        let end = extent.end().next_multiple_of(BLOCK).min(layout.size);
+        zeros += start - cursor;
+        let mut at = start;
+        while at < end {
+            let len = (end - at).min(buf.len() as u64) as usize;
+            file.read_exact_at(&mut buf[..len], at)
+                .with_context(|| format!("cannot read {} at byte {at}", path.display()))?;
+            for block in buf[..len].chunks(BLOCK as usize) {
+                if copy_engine::zero::is_zero(block) {
+                    zeros += block.len() as u64;
+                } else {
+                    if zeros > 0 {
+                        hasher.write_u64(zeros);
+                        zeros = 0;
+                    }
+                    hasher.write(block);
+                }
+            }
+            at += len as u64;
+        }
+        cursor = end.max(cursor);
+    }
+    zeros += layout.size.saturating_sub(cursor);
+    hasher.write_u64(zeros);
+    hasher.write_u64(layout.size);
+    Ok(hasher.finish())
 }
 
 /// `du -h` style, as `du -h` prints it (rounded up).

@@ -7,11 +7,16 @@
 //! Field order is drop order (mount, loop device, backing file, mount
 //! point), so everything is released even when a test panics; with
 //! `KEEP_IMAGES=1` the backing file stays for inspection.
+//!
+//! [`StateSnapshot`] is a COS_STATE at rest (unmounted, detached): a run
+//! that tries several copiers or upgrade strategies from the same state
+//! installs once, then mounts a sparse copy of the snapshot for each try,
+//! which is bit for bit the partition the installer left.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
+use copy_engine::{CopyOptions, NoProgress};
 use tempfile::TempDir;
 use testbed::{BackingFile, FsKind, LoopDevice, Mount};
 
@@ -39,7 +44,8 @@ impl CosState {
             .prefix("cos-state-")
             .tempdir()
             .context("cannot create a mount point for COS_STATE")?;
-        let backing = BackingFile::create(&fresh_backing_path("cos-state"), spec.size())?;
+        let backing =
+            BackingFile::create(&testbed::fresh_image_path("cos-state"), spec.size())?;
         let device = LoopDevice::attach(backing.path())?;
         testbed::mkfs(spec.fs, device.path(), &spec.label, &spec.uuid)?;
         let mount = Mount::mount(device.path(), mountpoint.path(), spec.fs, None)?;
@@ -52,6 +58,23 @@ impl CosState {
             mountpoint,
             fs: spec.fs,
         })
+    }
+
+    /// Unmounts the partition and detaches its loop device, keeping the
+    /// backing file as a snapshot to mount again or copy.
+    pub fn unmount(self) -> anyhow::Result<StateSnapshot> {
+        self.sync()?;
+        let CosState {
+            mount,
+            device,
+            backing,
+            mountpoint,
+            fs,
+        } = self;
+        drop(mount);
+        drop(device);
+        drop(mountpoint);
+        Ok(StateSnapshot { backing, fs })
     }
 
     /// The mount point.
@@ -92,6 +115,46 @@ impl CosState {
     /// Flushes the partition (`syncfs`).
     pub fn sync(&self) -> anyhow::Result<()> {
         syncfs(self.root())
+    }
+}
+
+/// A COS_STATE partition at rest: its backing file, unmounted and detached.
+/// Removed on drop (kept with `KEEP_IMAGES=1`).
+#[derive(Debug)]
+pub struct StateSnapshot {
+    backing: BackingFile,
+    fs: FsKind,
+}
+
+impl StateSnapshot {
+    /// Attaches and mounts the snapshot itself: its changes are for good.
+    pub fn mount(self) -> anyhow::Result<CosState> {
+        let mountpoint = tempfile::Builder::new()
+            .prefix("cos-state-")
+            .tempdir()
+            .context("cannot create a mount point for COS_STATE")?;
+        let device = LoopDevice::attach(self.backing.path())?;
+        let mount = Mount::mount(device.path(), mountpoint.path(), self.fs, None)?;
+        Ok(CosState {
+            mount,
+            device,
+            backing: self.backing,
+            mountpoint,
+            fs: self.fs,
+        })
+    }
+
+    /// A copy of the snapshot to change, keeping this one as it is: a
+    /// sparse copy by copy-engine, so only the partition's used blocks are
+    /// written.
+    pub fn copy(&self) -> anyhow::Result<StateSnapshot> {
+        let path = testbed::fresh_image_path("cos-state");
+        copy_engine::copy(self.backing.path(), &path, &CopyOptions::auto(), &NoProgress)
+            .with_context(|| format!("cannot copy COS_STATE {}", self.backing.path().display()))?;
+        Ok(StateSnapshot {
+            backing: BackingFile::adopt(&path)?,
+            fs: self.fs,
+        })
     }
 }
 
@@ -150,17 +213,4 @@ fn syncfs(dir: &Path) -> anyhow::Result<()> {
     let handle =
         std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
     rustix::fs::syncfs(&handle).with_context(|| format!("cannot sync {}", dir.display()))
-}
-
-/// A fresh path `<stem>-<pid>-<n>.img` in the testbed's scratch directory.
-fn fresh_backing_path(stem: &str) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = testbed::scratch_dir();
-    loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("{stem}-{}-{n}.img", std::process::id()));
-        if !path.exists() {
-            return path;
-        }
-    }
 }

@@ -1,7 +1,8 @@
 //! The report folder of a run: `report.md` and `report.html` for people
-//! (tables, timings, an overview map and one allocation map per copier,
-//! linked relatively), `report.json` for tools, and the maps as SVG files
-//! drawn by `allocmap`.
+//! (tables, timings, an overview map, one allocation map per copier and
+//! per upgrade, linked relatively), `report.json` for tools, the maps as
+//! SVG files drawn by `allocmap`, and under `logs/` the full story of each
+//! upgrade (steps, problems, everything fsck said).
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use anyhow::Context;
 
 use crate::measure::du_h;
 use crate::run::{CopierRun, ScenarioReport};
+use crate::upgrade::UpgradeOutcome;
 use crate::table::{self, escape_html, Table};
 
 /// `<workspace>/target/<kind>/<scenario>-<fs>`, where `kind` is
@@ -27,8 +29,10 @@ pub fn default_dir(kind: &str, report: &ScenarioReport) -> PathBuf {
 /// (created, and emptied of earlier files of these kinds); returns the
 /// path of `report.md`.
 pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("logs"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     remove_old_reports(dir)?;
+    remove_old_reports(&dir.join("logs"))?;
     let mut doc = Doc::default();
     doc.title(&report.scenario.name);
     doc.para(&report.scenario.description);
@@ -38,12 +42,26 @@ pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathB
         write(&dir.join("overview.svg"), svg)?;
         doc.image("overview.svg", "active.img and every copier's passive.img");
     }
-    if let Some(upgrade) = table::upgrade_table(report, table::FreeSpace::Figures) {
-        doc.table("COS_STATE during the upgrade", &upgrade);
+    if let Some(line) = table::estimate_line(report) {
+        doc.para(&line);
+    }
+    if let Some(matrix) = table::upgrade_matrix(report) {
+        doc.table("Upgrade verdicts", &matrix);
+        doc.para(
+            "upgraded: it fit and every image reads back right; refused: the strategy said no \
+             and nothing changed; CORRUPTED: anything else. The gate fails a copier whose copy \
+             wastes space or whose upgrade comes out corrupted.",
+        );
+    }
+    if let Some(steps) = table::upgrade_steps_table(report, table::FreeSpace::Figures) {
+        doc.table("COS_STATE around each upgrade step", &steps);
     }
     if let Some(images) = table::upgraded_images_table(report) {
-        doc.table("Images after the upgrade", &images);
+        doc.table("Images after the upgrades", &images);
         doc.para("Ratios are to the installed active.img.");
+    }
+    if let Some(errors) = table::estimate_table(report).filter(|t| !t.rows.is_empty()) {
+        doc.table("The estimate against what transition.img allocated", &errors);
     }
     doc.heading(2, "Copiers");
     for run in &report.runs {
@@ -52,11 +70,29 @@ pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathB
             &dir.join(&svg_name),
             render_svg(&run_maps(run), &map_options(report, run)),
         )?;
-        let verdict = if run.verdict.passed { "pass" } else { "FAIL" };
+        let verdict = if run.passed() { "pass" } else { "FAIL" };
         doc.heading(3, &format!("{} ({verdict})", run.copier));
         doc.para(&run.description);
         doc.bullets(&copier_facts(run));
         doc.image(&svg_name, &format!("allocation map for {}", run.copier));
+        for upgrade in &run.upgrades {
+            let stem = format!("{}-{}", file_stem(&run.copier), file_stem(&upgrade.strategy));
+            write(
+                &dir.join(format!("{stem}.svg")),
+                render_svg(&upgrade_maps(run, upgrade), &map_options(report, run)),
+            )?;
+            let log = format!("logs/{stem}.log");
+            write(&dir.join(&log), upgrade_log(run, upgrade))?;
+            doc.heading(
+                4,
+                &format!("{} + {}: {}", run.copier, upgrade.strategy, upgrade.verdict),
+            );
+            doc.bullets(&upgrade_facts(upgrade, &log));
+            doc.image(
+                &format!("{stem}.svg"),
+                &format!("images after each step: {} + {}", run.copier, upgrade.strategy),
+            );
+        }
     }
     write(&dir.join("report.md"), doc.md)?;
     write(
@@ -136,19 +172,6 @@ fn copier_facts(run: &CopierRun) -> Vec<String> {
         du_h(install.free_after),
         du_h(run.free_empty)
     )];
-    if let Some(upgrade) = &run.upgrade {
-        facts.push(format!(
-            "upgrade: COS_STATE free {} before, {} after writing transition.img, {} at the end: {}",
-            du_h(upgrade.free_before),
-            du_h(upgrade.free_after_transition),
-            du_h(upgrade.free_after),
-            if upgrade.fits() {
-                "fits"
-            } else {
-                "OUT OF SPACE"
-            }
-        ));
-    }
     for failure in &run.verdict.failures {
         facts.push(format!("gate: {}", failure.lines().next().unwrap_or("")));
     }
@@ -178,17 +201,85 @@ fn overview_svg(report: &ScenarioReport) -> Option<String> {
     ))
 }
 
-/// The bars of a copier's map: `active.img`, `passive.img`, and for
-/// upgrades `transition.img` as it was written.
+/// The bars of a copier's map: `active.img` and its `passive.img`.
 fn run_maps(run: &CopierRun) -> Vec<allocmap::ImageMap> {
     let mut maps = vec![run.active.map("active.img (installed)")];
     if let Some(passive) = &run.install.passive {
         maps.push(passive.map(format!("passive.img ({})", run.copier)));
     }
-    if let Some(transition) = run.upgrade.as_ref().and_then(|u| u.transition.as_ref()) {
-        maps.push(transition.map("transition.img (upgrade)"));
+    maps
+}
+
+/// The images after each step of an upgrade, on one scale.
+fn upgrade_maps(run: &CopierRun, upgrade: &UpgradeOutcome) -> Vec<allocmap::ImageMap> {
+    let mut maps = run_maps(run);
+    let steps = [
+        (&upgrade.dug_passive, "passive.img after dig-holes"),
+        (&upgrade.transition, "transition.img as written"),
+        (&upgrade.active, "active.img at the end"),
+        (&upgrade.passive, "passive.img at the end"),
+    ];
+    for (facts, label) in steps {
+        if let Some(facts) = facts {
+            maps.push(facts.map(label));
+        }
     }
     maps
+}
+
+/// What happened in one upgrade, one fact per line.
+fn upgrade_facts(upgrade: &UpgradeOutcome, log: &str) -> Vec<String> {
+    let mut facts = vec![upgrade.description.clone()];
+    for step in &upgrade.steps {
+        facts.push(format!(
+            "{}: COS_STATE free {} before, {} after: {}",
+            step.name,
+            du_h(step.free_before),
+            du_h(step.free_after),
+            step.outcome
+        ));
+    }
+    if !upgrade.fallback_kept {
+        facts.push("the node had no fallback image (passive.img) during the upgrade".to_owned());
+    }
+    if let Some(error) = upgrade.estimate_error() {
+        facts.push(format!(
+            "estimate {} bytes, off by {:+.2}% from what transition.img allocated",
+            upgrade.estimate.needed,
+            error * 100.0
+        ));
+    }
+    facts.extend(upgrade.problems.iter().map(|p| format!("problem: {p}")));
+    facts.push(format!("full log: {log}"));
+    facts
+}
+
+/// The full story of an upgrade, for `logs/`: steps, problems, and all
+/// that fsck said about each image that was not clean.
+fn upgrade_log(run: &CopierRun, upgrade: &UpgradeOutcome) -> String {
+    let mut out = format!(
+        "copier: {} ({})\nstrategy: {} ({})\nverdict: {}\n\nsteps:\n",
+        run.copier, run.description, upgrade.strategy, upgrade.description, upgrade.verdict
+    );
+    for step in &upgrade.steps {
+        let _ = writeln!(
+            out,
+            "  {}: free {} -> {} bytes: {}",
+            step.name, step.free_before, step.free_after, step.outcome
+        );
+    }
+    if let Some(refusal) = &upgrade.refusal {
+        let _ = writeln!(out, "\nrefusal: {refusal}");
+    }
+    let _ = writeln!(out, "\nproblems:");
+    for problem in &upgrade.problems {
+        let _ = writeln!(out, "  - {problem}");
+    }
+    let images = [&upgrade.dug_passive, &upgrade.transition, &upgrade.active, &upgrade.passive];
+    for facts in images.into_iter().flatten().filter(|f| !f.fsck_clean) {
+        let _ = write!(out, "\ne2fsck -fn {}:\n{}\n", facts.name, facts.fsck_output);
+    }
+    out
 }
 
 fn map_options(report: &ScenarioReport, run: &CopierRun) -> MapOptions {
@@ -220,7 +311,7 @@ fn remove_old_reports(dir: &Path) -> anyhow::Result<()> {
         let path = entry?.path();
         let ours = path
             .extension()
-            .is_some_and(|e| e == "svg" || e == "md" || e == "html" || e == "json");
+            .is_some_and(|e| e == "svg" || e == "md" || e == "html" || e == "json" || e == "log");
         if ours && path.is_file() {
             std::fs::remove_file(&path)
                 .with_context(|| format!("cannot remove {}", path.display()))?;

@@ -67,6 +67,16 @@ pub struct ImageSpec {
     pub tree_seed: u64,
     /// The ext2 UUID given to `mkfs.ext2`.
     pub uuid: String,
+    /// Percent of the tree's bytes that are runs of zero blocks inside its
+    /// files, written out as data (rsync without `--sparse` writes them):
+    /// what a sparse copy or `fallocate --dig-holes` can give back.
+    #[serde(default = "default_zero_run_percent")]
+    pub zero_run_percent: u8,
+}
+
+/// [`TreeSpec::os_like`]'s share of zero runs, in percent.
+fn default_zero_run_percent() -> u8 {
+    5
 }
 
 impl ImageSpec {
@@ -79,6 +89,7 @@ impl ImageSpec {
     pub fn tree(&self) -> TreeSpec {
         TreeSpec {
             seed: self.tree_seed,
+            zero_run_share: f64::from(self.zero_run_percent) / 100.0,
             ..TreeSpec::os_like(self.tree_bytes)
         }
     }
@@ -202,6 +213,9 @@ impl Scenario {
         {
             if image.size() < FsKind::Ext2.min_size() {
                 bail!("{what} image of {} MiB is too small", image.size_mib);
+            }
+            if image.zero_run_percent > 90 {
+                bail!("{what} zero_run_percent must be at most 90");
             }
             if image.tree_bytes >= image.size() {
                 bail!(

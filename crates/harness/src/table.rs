@@ -1,6 +1,7 @@
 //! The tables a person reviews: per image, its logical size and allocation
-//! as `du -h` prints them, the ratio to `active.img`, label and fsck; per
-//! upgrade, COS_STATE free space and whether it fitted.
+//! as `du -h` prints them, the ratio to `active.img`, label and fsck; for
+//! upgrades, the verdict of each copier under each strategy, COS_STATE's
+//! free space around every step, and the images left behind.
 //!
 //! [`render_stable`] shows only what is deterministic for a given scenario
 //! (sizes rounded as `du -h` does, ratios to two decimals, no timings, no
@@ -122,7 +123,7 @@ pub fn install_table(report: &ScenarioReport) -> Table {
         "label",
         "fsck",
         "content",
-        "gate",
+        "copy",
     ]);
     let Some(first) = report.runs.first() else {
         return table;
@@ -165,55 +166,87 @@ pub fn install_table(report: &ScenarioReport) -> Table {
 pub enum FreeSpace {
     /// Free space before and after each step, as `du -h` would print it.
     Figures,
-    /// Only whether the upgrade fitted: free space on btrfs (and across
+    /// Only the steps and verdicts: free space on btrfs (and across
     /// kernels) varies by a few MiB between identical runs, so snapshots
     /// leave the figures out (tests check them numerically instead).
     Outcome,
 }
 
-/// COS_STATE during each copier's upgrade, and the outcome.
-pub fn upgrade_table(report: &ScenarioReport, free_space: FreeSpace) -> Option<Table> {
+/// The verdict of each copier (rows) under each strategy (columns), and
+/// the gate's verdict on the row.
+pub fn upgrade_matrix(report: &ScenarioReport) -> Option<Table> {
     report.scenario.upgrade.as_ref()?;
-    let mut table = match free_space {
-        FreeSpace::Figures => Table::new(&[
-            "copier",
-            "free before",
-            "free after transition.img",
-            "free at end",
-            "upgrade",
-        ]),
-        FreeSpace::Outcome => Table::new(&["copier", "upgrade"]),
-    };
+    let mut header = vec!["copier"];
+    header.extend(report.strategies.iter().map(String::as_str));
+    header.push("gate");
+    let mut table = Table::new(&header);
     for run in &report.runs {
-        let Some(upgrade) = &run.upgrade else {
-            continue;
-        };
-        let outcome = if upgrade.fits() {
-            "fits"
-        } else {
-            "OUT OF SPACE"
+        let mut row = vec![run.copier.clone()];
+        for strategy in &report.strategies {
+            row.push(match run.upgrade(strategy) {
+                Some(upgrade) => upgrade.verdict.to_string(),
+                None => "not run".to_owned(),
+            });
         }
-        .to_owned();
-        table.rows.push(match free_space {
-            FreeSpace::Figures => vec![
-                run.copier.clone(),
-                free(upgrade.free_before),
-                free(upgrade.free_after_transition),
-                free(upgrade.free_after),
-                outcome,
-            ],
-            FreeSpace::Outcome => vec![run.copier.clone(), outcome],
-        });
+        row.push(if run.passed() { "pass" } else { "FAIL" }.to_owned());
+        table.rows.push(row);
     }
     Some(table)
 }
 
-/// Images after each copier's upgrade: `transition.img` as written, then
-/// the new `active.img` and `passive.img`; ratios to the installed active.
+/// Every step of every upgrade: with [`FreeSpace::Figures`], COS_STATE's
+/// free space before and after it and what came of it.
+pub fn upgrade_steps_table(report: &ScenarioReport, free_space: FreeSpace) -> Option<Table> {
+    report.scenario.upgrade.as_ref()?;
+    let mut table = match free_space {
+        FreeSpace::Figures => Table::new(&[
+            "copier",
+            "strategy",
+            "step",
+            "free before",
+            "free after",
+            "outcome",
+        ]),
+        FreeSpace::Outcome => Table::new(&["copier", "strategy", "steps", "verdict"]),
+    };
+    for run in &report.runs {
+        for upgrade in &run.upgrades {
+            match free_space {
+                FreeSpace::Figures => {
+                    for step in &upgrade.steps {
+                        table.rows.push(vec![
+                            run.copier.clone(),
+                            upgrade.strategy.clone(),
+                            step.name.clone(),
+                            free(step.free_before),
+                            free(step.free_after),
+                            step.outcome.clone(),
+                        ]);
+                    }
+                }
+                FreeSpace::Outcome => {
+                    let steps: Vec<&str> = upgrade.steps.iter().map(|s| s.name.as_str()).collect();
+                    table.rows.push(vec![
+                        run.copier.clone(),
+                        upgrade.strategy.clone(),
+                        steps.join(", "),
+                        upgrade.verdict.to_string(),
+                    ]);
+                }
+            }
+        }
+    }
+    Some(table)
+}
+
+/// Images after each upgrade: `transition.img` as written, then
+/// `active.img` and `passive.img` at the end; ratios to the installed
+/// active.
 pub fn upgraded_images_table(report: &ScenarioReport) -> Option<Table> {
     report.scenario.upgrade.as_ref()?;
     let mut table = Table::new(&[
         "copier",
+        "strategy",
         "image",
         "logical",
         "allocated",
@@ -222,19 +255,56 @@ pub fn upgraded_images_table(report: &ScenarioReport) -> Option<Table> {
         "fsck",
     ]);
     for run in &report.runs {
-        let Some(upgrade) = &run.upgrade else {
-            continue;
-        };
-        for facts in [&upgrade.transition, &upgrade.active, &upgrade.passive]
-            .into_iter()
-            .flatten()
-        {
-            let mut row = image_row(&run.copier, facts, &run.active, "", "");
-            row.truncate(7);
-            table.rows.push(row);
+        for upgrade in &run.upgrades {
+            for facts in [&upgrade.transition, &upgrade.active, &upgrade.passive]
+                .into_iter()
+                .flatten()
+            {
+                let mut row = image_row(&run.copier, facts, &run.active, "", "");
+                row.truncate(7);
+                row.insert(1, upgrade.strategy.clone());
+                table.rows.push(row);
+            }
         }
     }
     Some(table)
+}
+
+/// What transition.img was estimated to take, against what it took where
+/// it was written in full.
+pub fn estimate_table(report: &ScenarioReport) -> Option<Table> {
+    let estimate = report.estimate.as_ref()?;
+    let mut table = Table::new(&["copier", "strategy", "estimate", "allocated", "error"]);
+    for run in &report.runs {
+        for upgrade in &run.upgrades {
+            let Some(error) = upgrade.estimate_error() else {
+                continue;
+            };
+            let allocated = upgrade.transition.as_ref().map_or(0, |t| t.allocated);
+            table.rows.push(vec![
+                run.copier.clone(),
+                upgrade.strategy.clone(),
+                format!("{} bytes", estimate.needed),
+                format!("{allocated} bytes"),
+                format!("{:+.2}%", error * 100.0),
+            ]);
+        }
+    }
+    Some(table)
+}
+
+/// The estimate in one line.
+pub fn estimate_line(report: &ScenarioReport) -> Option<String> {
+    let e = report.estimate.as_ref()?;
+    Some(format!(
+        "transition.img is estimated to allocate {} (mkfs.ext2 {}, file data {}, tree metadata {}); \
+         preflight wants {}% more free",
+        du_h(e.needed),
+        du_h(e.mkfs),
+        du_h(e.data),
+        du_h(e.tree_metadata),
+        crate::estimate::HEADROOM_PERCENT
+    ))
 }
 
 /// Everything a reviewer reads, as plain text: the headline and tables.
@@ -244,11 +314,23 @@ pub fn render_text(report: &ScenarioReport, free_space: FreeSpace) -> String {
         headline(report),
         install_table(report).to_text()
     );
-    if let Some(table) = upgrade_table(report, free_space) {
+    if let Some(line) = estimate_line(report) {
+        let _ = write!(out, "\n{line}\n");
+    }
+    for table in [
+        upgrade_matrix(report),
+        upgrade_steps_table(report, free_space),
+        upgraded_images_table(report),
+    ]
+    .into_iter()
+    .flatten()
+    {
         let _ = write!(out, "\n{}", table.to_text());
     }
-    if let Some(table) = upgraded_images_table(report) {
-        let _ = write!(out, "\n{}", table.to_text());
+    if free_space == FreeSpace::Figures {
+        if let Some(table) = estimate_table(report).filter(|t| !t.rows.is_empty()) {
+            let _ = write!(out, "\n{}", table.to_text());
+        }
     }
     out
 }
@@ -288,10 +370,9 @@ fn free(bytes: u64) -> String {
     }
 }
 
-/// One-line summaries of why runs failed the gate.
+/// One line per reason a run fails the gate.
 pub fn failures(run: &CopierRun) -> String {
-    run.verdict
-        .failures
+    run.failures()
         .iter()
         .map(|f| format!("  - {f}\n"))
         .collect()

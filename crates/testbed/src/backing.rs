@@ -38,6 +38,17 @@ impl BackingFile {
         Ok(backing)
     }
 
+    /// Takes charge of the existing file at `path` (a copy of another
+    /// backing file, say): it is removed on drop like a created one.
+    pub fn adopt(path: &Path) -> anyhow::Result<BackingFile> {
+        if !path.is_file() {
+            anyhow::bail!("cannot adopt {}: not a regular file", path.display());
+        }
+        Ok(BackingFile {
+            path: path.to_owned(),
+        })
+    }
+
     /// Where the file is.
     pub fn path(&self) -> &Path {
         &self.path
@@ -113,7 +124,7 @@ fn prepare(dir: &Path) -> anyhow::Result<bool> {
 }
 
 /// A fresh, unused path in [`scratch_dir`] named `<stem>-<pid>-<n>.img`.
-pub(crate) fn fresh_image_path(stem: &str) -> PathBuf {
+pub fn fresh_image_path(stem: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = scratch_dir();

@@ -39,7 +39,7 @@ mod scratch;
 mod tools;
 pub mod tree;
 
-pub use backing::{scratch_dir, BackingFile};
+pub use backing::{fresh_image_path, scratch_dir, BackingFile};
 pub use fs_tools::{
     fsck_clean, mkfs, read_label, read_uuid, set_ext_label, uuid_from_seed, FsckVerdict,
 };
@@ -48,7 +48,9 @@ pub use loop_device::LoopDevice;
 pub use mount::Mount;
 pub use scratch::ScratchFs;
 pub use tools::{find_tool, fs_available, skip_reason};
-pub use tree::{copy_tree, generate_tree, tree_digest, tree_stats, TreeSpec, TreeStats};
+pub use tree::{
+    copy_tree, generate_tree, tree_digest, tree_listing, tree_stats, TreeListing, TreeSpec, TreeStats,
+};
 
 /// Size units, to keep test sizes readable (`300 * MIB`).
 pub const KIB: u64 = 1 << 10;

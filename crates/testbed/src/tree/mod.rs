@@ -73,6 +73,31 @@ pub struct TreeStats {
     pub zero_bytes: u64,
 }
 
+/// What a tree from [`generate_tree`] will hold, without writing it: what
+/// a tool that sizes an image for a tree (an upgrade's free-space check)
+/// learns by walking the source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeListing {
+    /// Every directory, relative to the root, parents before children.
+    pub dirs: Vec<std::path::PathBuf>,
+    /// Every regular file and its size.
+    pub files: Vec<(std::path::PathBuf, u64)>,
+    /// Every symlink and its target.
+    pub symlinks: Vec<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// Lists the tree `spec` describes: the same paths and sizes that
+/// [`generate_tree`] writes.
+pub fn tree_listing(spec: &TreeSpec) -> TreeListing {
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let plan = plan::Plan::new(spec, &mut rng);
+    TreeListing {
+        dirs: plan.dirs.into_iter().collect(),
+        files: plan.files.into_iter().map(|f| (f.path, f.size)).collect(),
+        symlinks: plan.symlinks,
+    }
+}
+
 /// Writes the tree described by `spec` under `root` (created if missing)
 /// and returns what it wrote.
 ///

@@ -56,7 +56,7 @@ pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathB
     if let Some(steps) = table::upgrade_steps_table(report, table::FreeSpace::Figures) {
         doc.table("COS_STATE around each upgrade step", &steps);
     }
-    if let Some(images) = table::upgraded_images_table(report) {
+    if let Some(images) = table::upgraded_images_table(report, table::FreeSpace::Figures) {
         doc.table("Images after the upgrades", &images);
         doc.para("Ratios are to the installed active.img.");
     }

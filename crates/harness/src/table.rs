@@ -13,6 +13,7 @@ use std::fmt::Write;
 use crate::install::FULL_THRESHOLD;
 use crate::measure::{du_h, ImageFacts};
 use crate::run::{CopierRun, ScenarioReport};
+use crate::upgrade::UpgradeVerdict;
 
 /// Rows of cells under a header, printable as aligned text or Markdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,8 +242,10 @@ pub fn upgrade_steps_table(report: &ScenarioReport, free_space: FreeSpace) -> Op
 
 /// Images after each upgrade: `transition.img` as written, then
 /// `active.img` and `passive.img` at the end; ratios to the installed
-/// active.
-pub fn upgraded_images_table(report: &ScenarioReport) -> Option<Table> {
+/// active. With [`FreeSpace::Outcome`], a corrupted upgrade's
+/// transition.img shows `partial` instead of its size: how much got
+/// written before COS_STATE filled up varies by a few blocks.
+pub fn upgraded_images_table(report: &ScenarioReport, free_space: FreeSpace) -> Option<Table> {
     report.scenario.upgrade.as_ref()?;
     let mut table = Table::new(&[
         "copier",
@@ -256,12 +259,21 @@ pub fn upgraded_images_table(report: &ScenarioReport) -> Option<Table> {
     ]);
     for run in &report.runs {
         for upgrade in &run.upgrades {
-            for facts in [&upgrade.transition, &upgrade.active, &upgrade.passive]
+            let partial =
+                free_space == FreeSpace::Outcome && upgrade.verdict == UpgradeVerdict::Corrupted;
+            let written = [&upgrade.transition, &upgrade.active];
+            for (i, facts) in written
                 .into_iter()
-                .flatten()
+                .chain([&upgrade.passive])
+                .enumerate()
+                .filter_map(|(i, f)| Some((i, f.as_ref()?)))
             {
                 let mut row = image_row(&run.copier, facts, &run.active, "", "");
                 row.truncate(7);
+                if partial && i < 2 && upgrade.refusal.is_none() {
+                    row[3] = "partial".to_owned();
+                    row[4] = "-".to_owned();
+                }
                 row.insert(1, upgrade.strategy.clone());
                 table.rows.push(row);
             }
@@ -320,7 +332,7 @@ pub fn render_text(report: &ScenarioReport, free_space: FreeSpace) -> String {
     for table in [
         upgrade_matrix(report),
         upgrade_steps_table(report, free_space),
-        upgraded_images_table(report),
+        upgraded_images_table(report, free_space),
     ]
     .into_iter()
     .flatten()

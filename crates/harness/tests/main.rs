@@ -15,7 +15,10 @@ mod killed_run;
 mod other_fs;
 /// Scenario files load, and scaling keeps every filesystem valid.
 mod scenarios;
-/// Full-scale 8 GiB upgrade on ext4: dense passive runs out, sparse fits.
+/// Full-scale 8 GiB upgrade on ext4: dense passive runs out, sparse fits,
+/// dig-passive saves both.
 mod upgrade_ext4;
+/// The v1.8 upgrade under every strategy, and external preflight commands.
+mod upgrade_v18;
 /// The gate's rules on made-up runs: tolerance, content, labels, fsck.
 mod verdict;

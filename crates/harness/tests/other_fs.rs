@@ -1,8 +1,9 @@
 //! The scenarios with COS_STATE on xfs and btrfs at scale 0.1. Both share
 //! extents, so `cp` and copy_file_range (go-iocopy) may reflink instead of
-//! writing: the tables show what each copier does there.
+//! writing: the tables show what each copier does there. The upgrade runs
+//! under the elemental and dig-passive strategies.
 
-use harness::{run_scenario, Copier, Scenario};
+use harness::{run_scenario, Copier, RunOptions, Scenario, Strategy};
 use testbed::FsKind;
 
 use crate::support::{log, redacted};
@@ -16,7 +17,11 @@ fn table(name: &str, fs: FsKind, copiers: &[Copier]) -> String {
         .unwrap()
         .scaled(SCALE)
         .unwrap();
-    let report = run_scenario(&scenario, copiers, 1.01, &mut log).unwrap();
+    let options = RunOptions {
+        strategies: vec![Strategy::Elemental, Strategy::DigPassive],
+        ..RunOptions::default()
+    };
+    let report = run_scenario(&scenario, copiers, &options, &mut log).unwrap();
     harness::table::render_stable(&report)
 }
 

@@ -9,7 +9,8 @@ fn every_scenario_file_loads_under_its_own_name() {
         [
             "harvester-install",
             "harvester-install-8g",
-            "harvester-upgrade-8g"
+            "harvester-upgrade-8g",
+            "harvester-upgrade-v18-8g"
         ]
     );
     for name in names {

@@ -18,14 +18,31 @@ pub fn log(line: &str) {
     eprintln!("harness: {line}");
 }
 
-/// The verdict of each copier, as `name: pass|FAIL` lines.
+/// The gate's verdict on each copier, as `name: pass|FAIL` lines.
 pub fn verdicts(report: &ScenarioReport) -> String {
     report
         .runs
         .iter()
         .map(|r| {
-            let verdict = if r.verdict.passed { "pass" } else { "FAIL" };
+            let verdict = if r.passed() { "pass" } else { "FAIL" };
             format!("{}: {verdict}\n", r.copier)
+        })
+        .collect()
+}
+
+/// Each copier's upgrade verdicts and the gate's, one line per copier.
+pub fn matrix(report: &ScenarioReport) -> String {
+    report
+        .runs
+        .iter()
+        .map(|r| {
+            let upgrades: Vec<String> = r
+                .upgrades
+                .iter()
+                .map(|u| format!("{} {}", u.strategy, u.verdict))
+                .collect();
+            let gate = if r.passed() { "pass" } else { "FAIL" };
+            format!("{}: {}; gate {gate}\n", r.copier, upgrades.join(", "))
         })
         .collect()
 }

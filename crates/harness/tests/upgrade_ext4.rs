@@ -1,48 +1,57 @@
-//! Issue #3's upgrade at full scale: on the default 8 GiB COS_STATE,
-//! writing `transition.img` runs out of space next to a dense passive.img
-//! and fits next to a sparse one.
+//! The upgrade at full scale on the default 8 GiB ext4 COS_STATE
+//! (harvester-upgrade-8g, the v1.4 case): without a check, the upgrade
+//! corrupts the new active.img next to a dense passive.img and fits next
+//! to a sparse one; Harvester's dig-holes first makes both fit.
 
 use harness::install::FULL_THRESHOLD;
-use harness::{run_scenario, Copier, Scenario};
+use harness::{run_scenario, Copier, RunOptions, Scenario, Strategy, UpgradeVerdict};
 use testbed::FsKind;
 
-use crate::support::{log, redacted, verdicts};
+use crate::support::{log, matrix, redacted};
 
 #[test]
-fn upgrade_runs_out_of_space_with_dense_passive_and_fits_with_sparse() {
-    testbed::require!("tune2fs", "blkid");
+fn harvester_upgrade_8g_dense_corrupts_sparse_fits_and_dig_passive_saves_both() {
+    testbed::require!("tune2fs", "blkid", "fallocate");
     testbed::require_fs!(FsKind::Ext4);
     let scenario = Scenario::load("harvester-upgrade-8g").unwrap();
-    let report = run_scenario(
-        &scenario,
-        &[Copier::Iocopy, Copier::Sparsecp],
-        1.01,
-        &mut log,
-    )
-    .unwrap();
-    let dense = report.run("iocopy").unwrap().upgrade.as_ref().unwrap();
-    let sparse = report.run("sparsecp").unwrap().upgrade.as_ref().unwrap();
-    assert!(!dense.fits(), "the upgrade fitted next to a dense passive");
-    assert!(sparse.fits(), "{:#?}", sparse.out_of_space);
+    let options = RunOptions {
+        strategies: vec![Strategy::Elemental, Strategy::DigPassive],
+        ..RunOptions::default()
+    };
+    let copiers = [Copier::Iocopy, Copier::Sparsecp];
+    let report = run_scenario(&scenario, &copiers, &options, &mut log).unwrap();
+    let dense = report.run("iocopy").unwrap();
+    let sparse = report.run("sparsecp").unwrap();
+    let dense_elemental = dense.upgrade("elemental").unwrap();
+    let sparse_elemental = sparse.upgrade("elemental").unwrap();
     // The free space figures behind it: what transition.img takes lies
     // between what a dense and a sparse passive.img leave free, and the
     // dense run fills COS_STATE up.
-    let needed = sparse.transition.as_ref().unwrap().allocated;
+    let needed = sparse_elemental.transition.as_ref().unwrap().allocated;
     assert!(
-        dense.free_before < needed && needed < sparse.free_before,
+        dense_elemental.free_before() < needed && needed < sparse_elemental.free_before(),
         "dense leaves {}, sparse {}, transition.img takes {needed}",
-        dense.free_before,
-        sparse.free_before
+        dense_elemental.free_before(),
+        sparse_elemental.free_before()
     );
-    assert!(dense.free_after_transition <= FULL_THRESHOLD);
-    assert!(sparse.free_after_transition > FULL_THRESHOLD);
+    let build = &dense_elemental.steps[0];
+    assert_eq!(build.name, "build transition.img");
+    assert!(build.free_after <= FULL_THRESHOLD, "{build:?}");
+    // Digging the dense passive.img gives back what the sparse copy never
+    // took: the upgrade then starts with as much free as after sparsecp.
+    let dig = &dense.upgrade("dig-passive").unwrap().steps[0];
+    assert!(dig.free_after > needed, "{dig:?}");
+    // The estimate, against the real allocation of a full write.
+    let error = sparse_elemental.estimate_error().unwrap();
+    assert!(error.abs() < 0.01, "the estimate is off by {error}");
+    assert_eq!(sparse_elemental.verdict, UpgradeVerdict::Upgraded);
     let _redacted = redacted();
     insta::assert_snapshot!(
         "harvester_upgrade_8g_ext4",
         harness::table::render_stable(&report)
     );
-    insta::assert_snapshot!(verdicts(&report), @r"
-    iocopy: FAIL
-    sparsecp: pass
+    insta::assert_snapshot!(matrix(&report), @r"
+    iocopy: elemental CORRUPTED, dig-passive upgraded; gate FAIL
+    sparsecp: elemental upgraded, dig-passive upgraded; gate pass
     ");
 }

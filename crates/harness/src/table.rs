@@ -243,8 +243,9 @@ pub fn upgrade_steps_table(report: &ScenarioReport, free_space: FreeSpace) -> Op
 /// Images after each upgrade: `transition.img` as written, then
 /// `active.img` and `passive.img` at the end; ratios to the installed
 /// active. With [`FreeSpace::Outcome`], a corrupted upgrade's
-/// transition.img shows `partial` instead of its size: how much got
-/// written before COS_STATE filled up varies by a few blocks.
+/// transition.img shows `partial` instead of its size and `-` for fsck:
+/// how much got written before COS_STATE filled up varies by a few
+/// blocks, and with it whether fsck notices (the tree check always does).
 pub fn upgraded_images_table(report: &ScenarioReport, free_space: FreeSpace) -> Option<Table> {
     report.scenario.upgrade.as_ref()?;
     let mut table = Table::new(&[
@@ -273,6 +274,7 @@ pub fn upgraded_images_table(report: &ScenarioReport, free_space: FreeSpace) -> 
                 if partial && i < 2 && upgrade.refusal.is_none() {
                     row[3] = "partial".to_owned();
                     row[4] = "-".to_owned();
+                    row[6] = "-".to_owned();
                 }
                 row.insert(1, upgrade.strategy.clone());
                 table.rows.push(row);

@@ -1,6 +1,7 @@
 //! The v1.7 -> v1.8 upgrade (harvester-upgrade-v18-8g, #10687) at a
 //! quarter of full size on ext4, under every strategy: transition.img
 //! needs more than COS_STATE has free even next to a sparse passive.img.
+//! Also what the gate says of a copier that leaves nothing behind.
 
 use harness::upgrade::PREFLIGHT_ENV;
 use harness::{run_scenario, Copier, RunOptions, Scenario, Strategy, UpgradeVerdict};
@@ -116,4 +117,18 @@ fn a_preflight_command_gets_its_environment_and_one_that_never_refuses_lets_corr
         );
     }
     assert!(value("TRANSITION_IMG").ends_with("/cOS/transition.img"));
+}
+
+#[test]
+fn a_copier_that_exits_0_without_a_passive_img_is_told_so_once() {
+    testbed::require!("tune2fs", "blkid");
+    testbed::require_fs!(FsKind::Ext4);
+    let lazy = Copier::external("lazy", "true {src} {dst}").unwrap();
+    let report = run_scenario(&v18(0.1), &[lazy], &RunOptions::default(), &mut log).unwrap();
+    let run = report.run("lazy").unwrap();
+    assert!(run.upgrades.is_empty(), "no passive.img, so no upgrade");
+    assert_eq!(
+        run.failures(),
+        ["the copier exited 0 but left no passive.img"]
+    );
 }

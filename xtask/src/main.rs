@@ -64,7 +64,7 @@ fn main() {
 /// devices behind; the next run releases them (only ours, whose owner
 /// process is gone) before it starts.
 fn reclaim_leftovers() {
-    for action in harness::leaks::reclaim_leaked() {
+    for action in testbed::leaks::reclaim_leaked() {
         eprintln!("xtask: cleaning up after a killed run: {action}");
     }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use harness::leaks::{leaked_loop_devices, our_loop_devices, AttachedLoop};
+use testbed::leaks::{leaked_loop_devices, our_loop_devices, AttachedLoop};
 use xshell::{cmd, Shell};
 
 /// Arguments of `cargo xtask test`.

@@ -387,7 +387,7 @@ fn reflink(lab: &mut Lab, kind: FsKind, name: &'static str) -> anyhow::Result<Ca
     let src = root.join("active.img");
     copy_engine::copy(&active, &src, &CopyOptions::auto(), &NoProgress)
         .with_context(|| format!("cannot put active.img on {kind}"))?;
-    crate::system::syncfs(&root)?;
+    testbed::syncfs(&root)?;
     let facts = FileFacts::of(&src)?;
     let dst = root.join("passive.img");
     let t = &lab.tools;

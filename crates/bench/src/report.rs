@@ -53,13 +53,10 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<String> {
         crate::plot::render(&report.cases, &subtitle(report)),
     )?;
     if let Some(rsvg) = testbed::find_tool("rsvg-convert") {
-        let status = std::process::Command::new(rsvg)
-            .arg("-o")
-            .arg(dir.join("bench.png"))
-            .arg(&svg_path)
-            .status();
-        if !status.is_ok_and(|s| s.success()) {
-            eprintln!("bench: rsvg-convert could not make bench.png (bench.svg is there)");
+        let mut convert = std::process::Command::new(rsvg);
+        convert.arg("-o").arg(dir.join("bench.png")).arg(&svg_path);
+        if let Err(e) = testbed::run_tool(&mut convert) {
+            eprintln!("bench: no bench.png (bench.svg is there): {e:#}");
         }
     }
     Ok(markdown)

@@ -25,7 +25,8 @@ use crate::case::{Case, Contender, Mode, Role};
 use crate::child;
 use crate::fixtures::refresh_dense;
 use crate::stats::{human_seconds, Ratio, Sample, Summary};
-use crate::system::{back_free_memory, drop_caches, input_data, syncfs, warm_input, warm_programs};
+use crate::system::{back_free_memory, drop_caches, input_data, warm_input, warm_programs};
+use testbed::syncfs;
 
 /// What the warm-up learned about one contender.
 #[derive(Debug, Clone, Serialize)]

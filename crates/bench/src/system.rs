@@ -1,21 +1,12 @@
-//! The machine side of a benchmark: flushing, dropping caches, backing
-//! free memory, and describing the machine and tool versions for the
-//! report.
+//! The machine side of a benchmark: dropping caches, backing free
+//! memory, and describing the machine and tool versions for the report.
+//! Flushing one filesystem is the testbed's [`testbed::syncfs`].
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
 use serde::Serialize;
-
-/// Flushes one filesystem (`syncfs` on a directory of it): the dirty data
-/// and metadata of every file on it reach the device. On a loop-mounted
-/// filesystem the flush request makes the loop driver `fsync` its backing
-/// file too, so the bytes reach the disk.
-pub fn syncfs(dir: &Path) -> anyhow::Result<()> {
-    let fd = std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
-    rustix::fs::syncfs(&fd).with_context(|| format!("cannot sync {}", dir.display()))
-}
 
 /// `sync; echo 3 > /proc/sys/vm/drop_caches`: page cache, dentries and
 /// inodes of every filesystem (the loop images' backing files included).

@@ -196,19 +196,7 @@ fn engine_copy(src: &Path, dst: &Path, options: &CopyOptions) -> anyhow::Result<
 
 /// Runs a command, failing with its stderr unless it exits successfully.
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .env("LC_ALL", "C")
-        .output()
-        .with_context(|| format!("cannot run {shown}"))?;
-    if !out.status.success() {
-        bail!(
-            "{shown} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    testbed::run_tool(cmd).map(drop)
 }
 
 /// Quotes `s` for `sh`: single quotes, with embedded ones as `'\''`.

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 /// The Go sources.
 pub fn source_dir() -> PathBuf {
@@ -47,7 +47,8 @@ pub fn binary() -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
     let partial = dir.join(format!("go-iocopy.{}.partial", std::process::id()));
-    let out = Command::new(go)
+    let mut build = Command::new(go);
+    build
         .current_dir(&sources)
         .args(["build", "-trimpath", "-o"])
         .arg(&partial)
@@ -57,17 +58,10 @@ pub fn binary() -> anyhow::Result<PathBuf> {
         .env("GOPROXY", "off")
         .env("GOCACHE", dir.join("gocache"))
         .env("GOPATH", dir.join("gopath"))
-        .env("CGO_ENABLED", "0")
-        .output()
-        .context("cannot run go build")?;
-    if !out.status.success() {
+        .env("CGO_ENABLED", "0");
+    if let Err(e) = testbed::run_tool(&mut build) {
         let _ = std::fs::remove_file(&partial);
-        bail!(
-            "go build of {} failed ({}): {}",
-            sources.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        return Err(e.context(format!("cannot build {}", sources.display())));
     }
     std::fs::rename(&partial, &binary)
         .with_context(|| format!("cannot move the build to {}", binary.display()))?;

@@ -15,7 +15,6 @@
 //! - [`upgrade`]: the upgrade under a [`Strategy`], and its three verdicts.
 //! - [`run`]: a scenario with copiers and strategies; [`ScenarioReport`].
 //! - [`table`] and [`report`]: what people review.
-//! - [`leaks`]: loop devices a run left attached.
 //!
 //! Everything needs root and the e2fsprogs tools; callers check with
 //! [`skip_reason`] first.
@@ -28,7 +27,6 @@ pub mod estimate;
 pub mod go_iocopy;
 pub mod image;
 pub mod install;
-pub mod leaks;
 pub mod measure;
 pub mod partition;
 pub mod report;

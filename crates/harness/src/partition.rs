@@ -1,12 +1,13 @@
 //! The COS_STATE partition and the OS images on it, as RAII guards.
 //!
-//! [`CosState`] is a sparse backing file, a loop device over it, a
-//! filesystem made with a fixed label and UUID, and a mount on a temporary
-//! directory. [`MountedImage`] is an image file on it attached to its own
-//! loop device and mounted, the way the installer fills `active.img`.
-//! Field order is drop order (mount, loop device, backing file, mount
-//! point), so everything is released even when a test panics; with
-//! `KEEP_IMAGES=1` the backing file stays for inspection.
+//! [`CosState`] is the testbed's [`ScratchFs`] (a sparse backing file, a
+//! loop device over it, a filesystem, a mount on a temporary directory)
+//! made with the scenario's label and UUID. [`MountedImage`] is an image
+//! file on it attached to its own loop device and mounted, the way the
+//! installer fills `active.img`. Field order is drop order (mount, loop
+//! device, backing file, mount point), so everything is released even when
+//! a test panics; with `KEEP_IMAGES=1` the backing file stays for
+//! inspection.
 //!
 //! [`StateSnapshot`] is a COS_STATE at rest (unmounted, detached): a run
 //! that tries several copiers or upgrade strategies from the same state
@@ -18,68 +19,48 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use copy_engine::{CopyOptions, NoProgress};
 use tempfile::TempDir;
-use testbed::{BackingFile, FsKind, LoopDevice, Mount};
+use testbed::{syncfs, FsKind, LoopDevice, Mount, ScratchFs, ScratchImage};
 
 use crate::scenario::StateSpec;
 
 /// The directory the installer keeps its images in, under COS_STATE.
 pub const IMAGE_DIR: &str = "cOS";
 
-/// A mounted COS_STATE partition, released on drop.
+/// A mounted COS_STATE partition, released on drop: a [`ScratchFs`] with
+/// the scenario's label and UUID, its image named `cos-state-<pid>-<n>.img`
+/// in the testbed's scratch directory and its mount point `cos-state-*`
+/// (the names the testbed's leak detection knows).
 #[derive(Debug)]
 pub struct CosState {
-    // Field order is drop order.
-    mount: Mount,
-    device: LoopDevice,
-    backing: BackingFile,
-    mountpoint: TempDir,
-    fs: FsKind,
+    fs: ScratchFs,
 }
 
 impl CosState {
     /// Creates the partition `spec` describes, mounts it, and creates the
     /// empty `cOS` directory.
     pub fn create(spec: &StateSpec) -> anyhow::Result<CosState> {
-        let mountpoint = tempfile::Builder::new()
-            .prefix("cos-state-")
-            .tempdir()
-            .context("cannot create a mount point for COS_STATE")?;
-        let backing =
-            BackingFile::create(&testbed::fresh_image_path("cos-state"), spec.size())?;
-        let device = LoopDevice::attach(backing.path())?;
-        testbed::mkfs(spec.fs, device.path(), &spec.label, &spec.uuid)?;
-        let mount = Mount::mount(device.path(), mountpoint.path(), spec.fs, None)?;
-        let dir = mount.target().join(IMAGE_DIR);
+        let fs = ScratchFs::builder(spec.fs, spec.size())
+            .label(&spec.label)
+            .uuid(&spec.uuid)
+            .mount_prefix("cos-state-")
+            .image_stem("cos-state")
+            .create()?;
+        let dir = fs.path().join(IMAGE_DIR);
         std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(CosState {
-            mount,
-            device,
-            backing,
-            mountpoint,
-            fs: spec.fs,
-        })
+        Ok(CosState { fs })
     }
 
     /// Unmounts the partition and detaches its loop device, keeping the
     /// backing file as a snapshot to mount again or copy.
     pub fn unmount(self) -> anyhow::Result<StateSnapshot> {
-        self.sync()?;
-        let CosState {
-            mount,
-            device,
-            backing,
-            mountpoint,
-            fs,
-        } = self;
-        drop(mount);
-        drop(device);
-        drop(mountpoint);
-        Ok(StateSnapshot { backing, fs })
+        Ok(StateSnapshot {
+            image: self.fs.unmount()?,
+        })
     }
 
     /// The mount point.
     pub fn root(&self) -> &Path {
-        self.mountpoint.path()
+        self.fs.path()
     }
 
     /// `cOS/<name>` on the partition.
@@ -87,34 +68,19 @@ impl CosState {
         self.root().join(IMAGE_DIR).join(name)
     }
 
-    /// The partition's filesystem.
-    pub fn fs(&self) -> FsKind {
-        self.fs
-    }
-
-    /// The loop device it is on.
-    pub fn device(&self) -> &Path {
-        self.device.path()
-    }
-
-    /// The sparse file behind the loop device.
-    pub fn backing_file(&self) -> &Path {
-        self.backing.path()
-    }
-
     /// Bytes root can still write (`f_bfree * f_frsize`): the loop driver
     /// writes image blocks with kernel privileges, so reserved blocks
     /// count. Flushes first so that delayed allocation is accounted.
     pub fn free_bytes(&self) -> anyhow::Result<u64> {
         self.sync()?;
-        let stat = rustix::fs::statvfs(self.mount.target())
+        let stat = rustix::fs::statvfs(self.root())
             .with_context(|| format!("cannot statvfs {}", self.root().display()))?;
         Ok(stat.f_bfree * stat.f_frsize)
     }
 
     /// Flushes the partition (`syncfs`).
     pub fn sync(&self) -> anyhow::Result<()> {
-        syncfs(self.root())
+        self.fs.sync()
     }
 }
 
@@ -122,25 +88,14 @@ impl CosState {
 /// Removed on drop (kept with `KEEP_IMAGES=1`).
 #[derive(Debug)]
 pub struct StateSnapshot {
-    backing: BackingFile,
-    fs: FsKind,
+    image: ScratchImage,
 }
 
 impl StateSnapshot {
     /// Attaches and mounts the snapshot itself: its changes are for good.
     pub fn mount(self) -> anyhow::Result<CosState> {
-        let mountpoint = tempfile::Builder::new()
-            .prefix("cos-state-")
-            .tempdir()
-            .context("cannot create a mount point for COS_STATE")?;
-        let device = LoopDevice::attach(self.backing.path())?;
-        let mount = Mount::mount(device.path(), mountpoint.path(), self.fs, None)?;
         Ok(CosState {
-            mount,
-            device,
-            backing: self.backing,
-            mountpoint,
-            fs: self.fs,
+            fs: self.image.mount()?,
         })
     }
 
@@ -148,13 +103,12 @@ impl StateSnapshot {
     /// sparse copy by copy-engine, so only the partition's used blocks are
     /// written.
     pub fn copy(&self) -> anyhow::Result<StateSnapshot> {
-        let path = testbed::fresh_image_path("cos-state");
-        copy_engine::copy(self.backing.path(), &path, &CopyOptions::auto(), &NoProgress)
-            .with_context(|| format!("cannot copy COS_STATE {}", self.backing.path().display()))?;
-        Ok(StateSnapshot {
-            backing: BackingFile::adopt(&path)?,
-            fs: self.fs,
-        })
+        let image = self.image.copy_with(|from, to| {
+            copy_engine::copy(from, to, &CopyOptions::auto(), &NoProgress)
+                .with_context(|| format!("cannot copy COS_STATE {}", from.display()))?;
+            Ok(())
+        })?;
+        Ok(StateSnapshot { image })
     }
 }
 
@@ -207,10 +161,4 @@ impl MountedImage {
     pub fn sync(&self) -> anyhow::Result<()> {
         syncfs(self.mount.target())
     }
-}
-
-fn syncfs(dir: &Path) -> anyhow::Result<()> {
-    let handle =
-        std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
-    rustix::fs::syncfs(&handle).with_context(|| format!("cannot sync {}", dir.display()))
 }

@@ -23,7 +23,7 @@
 use std::fmt;
 use std::process::Command;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde::Serialize;
 
 use crate::estimate::Estimate;
@@ -288,9 +288,12 @@ pub fn run_upgrade(
         Strategy::DigPassive => {
             let mut cmd = Command::new("fallocate");
             cmd.arg("--dig-holes").arg(&passive);
-            step(state, &mut outcome, "fallocate --dig-holes passive.img", |_| {
-                run_tool(&mut cmd).map(|()| ((), "dug".to_owned()))
-            })?;
+            step(
+                state,
+                &mut outcome,
+                "fallocate --dig-holes passive.img",
+                |_| testbed::run_tool(&mut cmd).map(|_| ((), "dug".to_owned())),
+            )?;
             outcome.dug_passive = Some(ImageFacts::measure(&passive)?);
         }
         Strategy::Preflight => {
@@ -315,7 +318,10 @@ pub fn run_upgrade(
             step(state, &mut outcome, "rm passive.img", |_| {
                 std::fs::remove_file(&passive)
                     .with_context(|| format!("cannot remove {}", passive.display()))?;
-                Ok(((), "removed: no fallback image until the rotation".to_owned()))
+                Ok((
+                    (),
+                    "removed: no fallback image until the rotation".to_owned(),
+                ))
             })?;
             outcome.fallback_kept = false;
         }
@@ -438,9 +444,10 @@ fn build_and_rotate(
             }
             Err(e) => {
                 *intact = Some(false);
-                outcome
-                    .problems
-                    .push(format!("cannot read {tree} back from {name}: {}", one_line(&e)));
+                outcome.problems.push(format!(
+                    "cannot read {tree} back from {name}: {}",
+                    one_line(&e)
+                ));
             }
         }
         let facts = ImageFacts::measure(path)?;
@@ -560,23 +567,6 @@ fn step<T>(
         outcome: said,
     });
     Ok(value)
-}
-
-/// Runs a tool, failing with its stderr unless it succeeds.
-fn run_tool(cmd: &mut Command) -> anyhow::Result<()> {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .env("LC_ALL", "C")
-        .output()
-        .with_context(|| format!("cannot run {shown}"))?;
-    if !out.status.success() {
-        bail!(
-            "{shown} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
 }
 
 fn first_line(bytes: &[u8]) -> Option<String> {

@@ -77,7 +77,7 @@ fn a_killed_run_is_cleaned_up_by_the_next() {
 
     // Device and backing file together: a freed device number may be
     // reused at once by a test running beside this one.
-    let ours: Vec<_> = harness::leaks::leaked_loop_devices()
+    let ours: Vec<_> = testbed::leaks::leaked_loop_devices()
         .into_iter()
         .filter(|l| devices.contains(&l.device))
         .collect();
@@ -86,16 +86,16 @@ fn a_killed_run_is_cleaned_up_by_the_next() {
         devices.len(),
         "both devices are leaked: {ours:?}"
     );
-    let actions = harness::leaks::reclaim_leaked();
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let actions = testbed::leaks::reclaim_leaked();
+    let mounted = testbed::mountinfo::mounts().unwrap();
     for m in &mounts {
         assert!(
-            !mountinfo.contains(&format!(" {} ", m.display())),
+            !mounted.iter().any(|entry| &entry.mount_point == m),
             "{} still mounted; {actions:?}",
             m.display()
         );
     }
-    let still = harness::leaks::our_loop_devices();
+    let still = testbed::leaks::our_loop_devices();
     for l in &ours {
         assert!(!still.contains(l), "{l:?} still attached; {actions:?}");
     }

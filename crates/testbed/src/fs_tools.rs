@@ -5,7 +5,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use crate::tools::{command, describe, output, run};
+use crate::mountinfo::{loop_backing_file, mounts};
+use crate::tools::{command, describe, output, run_tool};
 use crate::FsKind;
 
 /// Creates a `kind` filesystem on `device_or_file`, reproducibly.
@@ -36,7 +37,8 @@ pub fn mkfs(kind: FsKind, device_or_file: &Path, label: &str, uuid: &str) -> any
         }
     }
     cmd.arg(device_or_file);
-    run(&mut cmd).with_context(|| format!("cannot make {kind} on {}", device_or_file.display()))?;
+    run_tool(&mut cmd)
+        .with_context(|| format!("cannot make {kind} on {}", device_or_file.display()))?;
     Ok(())
 }
 
@@ -152,26 +154,9 @@ fn is_mounted(path: &Path) -> anyhow::Result<bool> {
     let Ok(canonical) = path.canonicalize() else {
         return Ok(false);
     };
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .context("cannot read /proc/self/mountinfo")?;
-    // The mount source is the second field after the " - " separator.
-    let mut sources = mountinfo.lines().filter_map(|line| {
-        line.split_once(" - ")
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-    });
-    Ok(sources.any(|source| {
-        Path::new(source) == canonical || loop_backing_file(source).is_some_and(|f| f == canonical)
+    Ok(mounts()?.iter().any(|m| {
+        m.source == canonical || loop_backing_file(&m.source).is_some_and(|f| f == canonical)
     }))
-}
-
-/// The backing file of a loop device like `/dev/loop3`, from sysfs.
-fn loop_backing_file(device: &str) -> Option<std::path::PathBuf> {
-    let name = device.strip_prefix("/dev/")?;
-    if !name.starts_with("loop") {
-        return None;
-    }
-    let backing = std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")).ok()?;
-    Some(backing.trim_end_matches('\n').into())
 }
 
 /// The filesystem label on `device_or_file`, probed directly (no blkid
@@ -212,6 +197,6 @@ pub fn set_ext_label(file: &Path, label: &str) -> anyhow::Result<()> {
     check_label(FsKind::Ext4, label)?;
     let mut cmd = command("tune2fs")?;
     cmd.arg("-L").arg(label).arg(file);
-    run(&mut cmd).with_context(|| format!("cannot label {}", file.display()))?;
+    run_tool(&mut cmd).with_context(|| format!("cannot label {}", file.display()))?;
     Ok(())
 }

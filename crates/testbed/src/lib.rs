@@ -7,6 +7,12 @@
 //! it without panicking, so a failing test does not leave loop devices or
 //! mounts behind; [`ScratchFs`] composes them in the right drop order.
 //!
+//! The testbed owns the machine for the whole workspace: the mount table
+//! and loop devices' backing files ([`mountinfo`]), loop devices a killed
+//! run left behind ([`leaks`]), running a tool with its stderr in the error
+//! ([`run_tool`]) and flushing a filesystem ([`syncfs`]). The harness, the
+//! benchmarks and xtask call these rather than keeping their own.
+//!
 //! Tests that need root or a missing tool skip with a printed reason through
 //! [`require!`], never silently.
 //!
@@ -33,8 +39,10 @@
 mod backing;
 mod fs_tools;
 mod kind;
+pub mod leaks;
 mod loop_device;
 mod mount;
+pub mod mountinfo;
 mod scratch;
 mod tools;
 pub mod tree;
@@ -45,11 +53,12 @@ pub use fs_tools::{
 };
 pub use kind::{FsKind, ParseFsKindError};
 pub use loop_device::LoopDevice;
-pub use mount::Mount;
-pub use scratch::ScratchFs;
-pub use tools::{find_tool, fs_available, skip_reason};
+pub use mount::{syncfs, Mount};
+pub use scratch::{ScratchFs, ScratchFsBuilder, ScratchImage};
+pub use tools::{find_tool, run_tool, skip_reason};
 pub use tree::{
-    copy_tree, generate_tree, tree_digest, tree_listing, tree_stats, TreeListing, TreeSpec, TreeStats,
+    copy_tree, generate_tree, tree_digest, tree_listing, tree_stats, TreeListing, TreeSpec,
+    TreeStats,
 };
 
 /// Size units, to keep test sizes readable (`300 * MIB`).

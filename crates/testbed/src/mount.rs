@@ -1,4 +1,4 @@
-//! A mounted filesystem, unmounted on drop.
+//! A mounted filesystem, unmounted on drop, and flushing one ([`syncfs`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,7 +21,6 @@ const UNMOUNT_PAUSE: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 pub struct Mount {
     target: PathBuf,
-    device: PathBuf,
 }
 
 impl Mount {
@@ -54,18 +53,12 @@ impl Mount {
         })?;
         Ok(Mount {
             target: target.to_owned(),
-            device: device.to_owned(),
         })
     }
 
     /// The mount point.
     pub fn target(&self) -> &Path {
         &self.target
-    }
-
-    /// The mounted device.
-    pub fn device(&self) -> &Path {
-        &self.device
     }
 }
 
@@ -92,6 +85,17 @@ impl Drop for Mount {
             ),
         }
     }
+}
+
+/// Flushes the filesystem that holds `dir` (`syncfs(2)` on it): the dirty
+/// data and metadata of every file on it reach its device. On a
+/// loop-mounted filesystem the flush also makes the loop driver write and
+/// `fsync` its backing file, and write errors the loop device met (a full
+/// filesystem under the image) surface here.
+pub fn syncfs(dir: &Path) -> anyhow::Result<()> {
+    let handle =
+        std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    rustix::fs::syncfs(&handle).with_context(|| format!("cannot sync {}", dir.display()))
 }
 
 /// Splits `mount -o` options into generic mount flags and the

@@ -1,4 +1,8 @@
 //! Finding and running external tools, and deciding when a test must skip.
+//!
+//! [`run_tool`] is the one way the workspace runs a command that must
+//! succeed: it fails with the command line, the exit status and what the
+//! command said, in one error.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -75,13 +79,6 @@ pub fn fs_skip_reason(kind: FsKind) -> Option<String> {
     None
 }
 
-/// Whether this machine can make and mount `kind`: its `mkfs` tool is
-/// installed and the kernel knows the filesystem (built in, loaded, or
-/// available as a module). Does not check for root.
-pub fn fs_available(kind: FsKind) -> bool {
-    find_tool(kind.mkfs_tool()).is_some() && kernel_supports(kind)
-}
-
 fn kernel_supports(kind: FsKind) -> bool {
     let listed = std::fs::read_to_string("/proc/filesystems").is_ok_and(|list| {
         list.lines()
@@ -124,9 +121,13 @@ pub(crate) fn output(cmd: &mut Command) -> anyhow::Result<Output> {
         .with_context(|| format!("cannot run {}", describe(cmd)))
 }
 
-/// Runs a command and fails, with its stderr, unless it exits successfully.
-pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<Output> {
-    let out = output(cmd)?;
+/// Runs `cmd` to completion with `LC_ALL=C` and its output captured, and
+/// fails unless it exits successfully. The error names the command line
+/// and the exit status, then what the command said (stderr, then stdout),
+/// e.g. ``cp -- a b failed (exit status: 1): cp: cannot stat 'a': ...``.
+pub fn run_tool(cmd: &mut Command) -> anyhow::Result<Output> {
+    // Tools must not localise what we show or parse.
+    let out = output(cmd.env("LC_ALL", "C"))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use testbed::mountinfo::MountEntry;
+
 /// Lines of `losetup -a` that mention `file`.
 pub fn loop_devices_backed_by(file: &Path) -> Vec<String> {
     let out = Command::new("losetup")
@@ -18,14 +20,12 @@ pub fn loop_devices_backed_by(file: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Lines of `/proc/self/mountinfo` whose mount point is `target`.
-pub fn mounts_on(target: &Path) -> Vec<String> {
-    let target = target.to_string_lossy();
-    std::fs::read_to_string("/proc/self/mountinfo")
+/// The mounts whose mount point is `target`.
+pub fn mounts_on(target: &Path) -> Vec<MountEntry> {
+    testbed::mountinfo::mounts()
         .expect("mountinfo readable")
-        .lines()
-        .filter(|line| line.split_whitespace().nth(4) == Some(&*target))
-        .map(str::to_owned)
+        .into_iter()
+        .filter(|m| m.mount_point == target)
         .collect()
 }
 
@@ -35,7 +35,7 @@ pub fn mounts_on(target: &Path) -> Vec<String> {
 /// The loop device is torn down on its last close, which may trail the
 /// drop by a moment, so this polls for up to five seconds.
 pub fn assert_released(mountpoint: &Path, image: &Path) {
-    assert_eq!(mounts_on(mountpoint), Vec::<String>::new(), "still mounted");
+    assert_eq!(mounts_on(mountpoint), [], "still mounted");
     assert_detached(image);
     assert!(!image.exists(), "image {} left behind", image.display());
     assert!(

@@ -1,18 +1,14 @@
 use std::os::unix::fs::MetadataExt;
 
-use testbed::{require, scratch_dir, BackingFile, FsKind, LoopDevice, ScratchFs, MIB};
+use testbed::{
+    fresh_image_path, require, scratch_dir, BackingFile, FsKind, LoopDevice, ScratchFs, MIB,
+};
 
 use crate::common::{assert_detached, assert_released, loop_devices_backed_by};
 
-fn fresh_path(name: &str) -> std::path::PathBuf {
-    let path = scratch_dir().join(format!("{name}-{}.img", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
 #[test]
 fn backing_file_is_sparse_and_removed_on_drop() {
-    let path = fresh_path("backing");
+    let path = fresh_image_path("backing");
     let file = BackingFile::create(&path, 256 * MIB).unwrap();
     let meta = std::fs::metadata(file.path()).unwrap();
     assert_eq!(meta.len(), 256 * MIB);
@@ -34,7 +30,7 @@ fn scratch_dir_is_not_tmpfs() {
 #[test]
 fn loop_device_is_detached_on_drop() {
     require!("losetup");
-    let file = BackingFile::create(&fresh_path("loop"), 16 * MIB).unwrap();
+    let file = BackingFile::create(&fresh_image_path("loop"), 16 * MIB).unwrap();
     let device = LoopDevice::attach(file.path()).unwrap();
     assert!(
         device.path().to_string_lossy().starts_with("/dev/loop"),

@@ -1,13 +1,10 @@
 use testbed::{
-    fsck_clean, mkfs, read_label, read_uuid, require, require_fs, scratch_dir, set_ext_label,
+    fresh_image_path, fsck_clean, mkfs, read_label, read_uuid, require, require_fs, set_ext_label,
     BackingFile, FsKind, ScratchFs, MIB,
 };
 
 fn image(name: &str, size: u64) -> BackingFile {
-    let path = scratch_dir().join(format!("{name}-{}.img", std::process::id()));
-    // A stale image from a killed run would make create() fail.
-    let _ = std::fs::remove_file(&path);
-    BackingFile::create(&path, size).unwrap()
+    BackingFile::create(&fresh_image_path(name), size).unwrap()
 }
 
 const UUID: &str = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";

@@ -13,7 +13,8 @@ fn scratch_fs_is_mounted_then_released(kind: FsKind, size: u64) {
     assert_eq!(fs.block_size(), 4096);
     let mounts = mounts_on(fs.path());
     assert_eq!(mounts.len(), 1, "{mounts:?}");
-    assert!(mounts[0].contains(&format!(" - {kind} ")), "{mounts:?}");
+    assert_eq!(mounts[0].fs_type, kind.name(), "{mounts:?}");
+    assert_eq!(mounts[0].source, fs.device(), "{mounts:?}");
     assert_eq!(loop_devices_backed_by(fs.backing_file()).len(), 1);
     assert_eq!(read_uuid(fs.device()).unwrap().as_deref(), Some(fs.uuid()));
 
@@ -74,7 +75,10 @@ fn scratch_fs_passes_mount_options() {
     require_fs!(FsKind::Ext4);
     let fs = ScratchFs::with_options(FsKind::Ext4, 64 * MIB, Some("ro,noatime")).unwrap();
     let mounts = mounts_on(fs.path());
-    assert!(mounts[0].contains(" ro,noatime"), "{mounts:?}");
+    assert!(
+        mounts[0].mount_options.starts_with("ro,noatime"),
+        "{mounts:?}"
+    );
     let err = std::fs::write(fs.path().join("x"), b"x").unwrap_err();
     assert_eq!(
         err.raw_os_error(),
@@ -109,7 +113,77 @@ fn scratch_fs_left_busy_is_released_when_the_file_closes() {
     let (mountpoint, image) = (fs.path().to_owned(), fs.backing_file().to_owned());
     let open = std::fs::File::create(fs.path().join("busy")).unwrap();
     drop(fs);
-    assert_eq!(mounts_on(&mountpoint), Vec::<String>::new());
+    assert_eq!(mounts_on(&mountpoint), []);
     drop(open);
     assert_released(&mountpoint, &image);
+}
+
+/// The builder's label, UUID and names reach the filesystem, and the
+/// image survives an unmount to be mounted again and copied.
+#[test]
+fn scratch_fs_built_with_label_and_uuid_mounts_again_from_its_image() {
+    require_fs!(FsKind::Ext4);
+    let uuid = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+    let fs = ScratchFs::builder(FsKind::Ext4, 32 * MIB)
+        .label("COS_STATE")
+        .uuid(uuid)
+        .mount_prefix("testbed-builder-")
+        .image_stem("builder")
+        .create()
+        .unwrap();
+    assert_eq!(read_uuid(fs.device()).unwrap().as_deref(), Some(uuid));
+    assert_eq!(
+        testbed::read_label(fs.device()).unwrap().as_deref(),
+        Some("COS_STATE")
+    );
+    let mountpoint_name = fs
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        mountpoint_name.starts_with("testbed-builder-"),
+        "{mountpoint_name}"
+    );
+    let image_name = fs
+        .backing_file()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let pid = std::process::id();
+    assert!(
+        image_name.starts_with(&format!("builder-{pid}-")),
+        "{image_name}"
+    );
+    std::fs::write(fs.path().join("kept"), b"across mounts").unwrap();
+
+    let (first_mountpoint, path) = (fs.path().to_owned(), fs.backing_file().to_owned());
+    let image = fs.unmount().unwrap();
+    assert_eq!(image.path(), path);
+    assert!(mounts_on(&first_mountpoint).is_empty() && !first_mountpoint.exists());
+    let copy = image
+        .copy_with(|from, to| {
+            std::fs::copy(from, to)?;
+            Ok(())
+        })
+        .unwrap();
+    assert_ne!(copy.path(), image.path());
+    let copy_path = copy.path().to_owned();
+    drop(copy);
+    assert!(
+        !copy_path.exists(),
+        "a copy is removed on drop like the original"
+    );
+
+    let again = image.mount().unwrap();
+    assert_eq!(
+        std::fs::read(again.path().join("kept")).unwrap(),
+        b"across mounts"
+    );
+    assert_eq!(again.uuid(), uuid);
+    let mountpoint = again.path().to_owned();
+    drop(again);
+    assert_released(&mountpoint, &path);
 }

@@ -16,7 +16,7 @@ use rustix::fs::SeekFrom;
 use rustix::io::Errno;
 
 use super::{TreeStats, BLOCK};
-use crate::tools::{command, run};
+use crate::tools::{command, run_tool};
 
 /// Counts what the tree under `root` holds, reading file data to find zero
 /// blocks (holes are skipped via `SEEK_HOLE`, and count as zeros).
@@ -108,7 +108,8 @@ pub fn copy_tree(src: &Path, dst: &Path) -> anyhow::Result<TreeStats> {
             rsync
         }
     };
-    run(&mut cmd).with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
+    run_tool(&mut cmd)
+        .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
     tree_stats(dst)
 }
 

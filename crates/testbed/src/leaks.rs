@@ -15,6 +15,17 @@
 //! innermost first, detaches them by path, and removes their images.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::mountinfo::{
+    attached_loop_devices, loop_backing_file, mount_containing, mount_points_of,
+};
+use crate::{run_tool, scratch_dir};
+
+/// Prefixes of the mount points the testbed makes in the temporary
+/// directory: [`crate::ScratchFs`]'s default and the harness's COS_STATE.
+/// An image inside one of them is ours.
+pub(crate) const OUR_MOUNT_PREFIXES: [&str; 2] = ["testbed-", "cos-state-"];
 
 /// A loop device and the file behind it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,39 +38,25 @@ pub struct AttachedLoop {
 
 /// Every attached loop device whose backing file is ours, sorted.
 pub fn our_loop_devices() -> Vec<AttachedLoop> {
-    let scratch = testbed::scratch_dir();
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/sys/block") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with("loop") {
-            continue;
-        }
-        let Ok(backing) = std::fs::read_to_string(entry.path().join("loop/backing_file")) else {
-            continue;
-        };
-        let backing = PathBuf::from(backing.trim_end_matches('\n'));
-        if is_ours(&backing, &scratch) {
-            found.push(AttachedLoop {
-                device: Path::new("/dev").join(name),
-                backing,
-            });
-        }
-    }
-    found.sort();
-    found
+    let scratch = scratch_dir();
+    attached_loop_devices()
+        .into_iter()
+        .filter(|(_, backing)| is_ours(backing, &scratch))
+        .map(|(device, backing)| AttachedLoop { device, backing })
+        .collect()
 }
 
-/// Whether a backing file belongs to the testbed or the harness.
+/// Whether a backing file belongs to the testbed or the harness: an image
+/// in the scratch directory, or an image inside a mount point the testbed
+/// made (see [`crate::ScratchFsBuilder::mount_prefix`]).
 fn is_ours(backing: &Path, scratch: &Path) -> bool {
     // The kernel appends " (deleted)" to files removed while attached.
     let text = backing.to_string_lossy();
     let text = text.strip_suffix(" (deleted)").unwrap_or(&text);
     Path::new(text).starts_with(scratch)
-        || text.contains("/cos-state-")
-        || text.contains("/testbed-")
+        || OUR_MOUNT_PREFIXES
+            .iter()
+            .any(|prefix| text.contains(&format!("/{prefix}")))
 }
 
 /// The devices of [`our_loop_devices`] whose owner process has exited.
@@ -82,8 +79,8 @@ pub fn reclaim_leaked() -> Vec<String> {
         let leaked = leaked_loop_devices();
         let mut progress = false;
         for dev in &leaked {
-            for target in mounts_of(&dev.device) {
-                if run_ok("umount", &[target.as_os_str()]) {
+            for target in mount_points_of(&dev.device).unwrap_or_default() {
+                if run_ok(Command::new("umount").arg(&target)) {
                     done.push(format!(
                         "unmounted {} ({})",
                         target.display(),
@@ -93,8 +90,8 @@ pub fn reclaim_leaked() -> Vec<String> {
                     progress = true;
                 }
             }
-            if mounts_of(&dev.device).is_empty()
-                && run_ok("losetup", &["-d".as_ref(), dev.device.as_os_str()])
+            if mount_points_of(&dev.device).is_ok_and(|m| m.is_empty())
+                && run_ok(Command::new("losetup").arg("-d").arg(&dev.device))
             {
                 done.push(format!(
                     "detached {} ({})",
@@ -109,7 +106,7 @@ pub fn reclaim_leaked() -> Vec<String> {
         }
     }
     let attached: Vec<PathBuf> = our_loop_devices().into_iter().map(|l| l.backing).collect();
-    if let Ok(entries) = std::fs::read_dir(testbed::scratch_dir()) {
+    if let Ok(entries) = std::fs::read_dir(scratch_dir()) {
         for path in entries.flatten().map(|e| e.path()) {
             let dead = pid_in_name(&path)
                 .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
@@ -121,29 +118,9 @@ pub fn reclaim_leaked() -> Vec<String> {
     done
 }
 
-/// Mount points whose source is `device`, deepest first.
-fn mounts_of(device: &Path) -> Vec<PathBuf> {
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    let mut targets: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|line| {
-            let target = line.split_whitespace().nth(4)?;
-            let source = line.split_once(" - ")?.1.split_whitespace().nth(1)?;
-            (Path::new(source) == device).then(|| PathBuf::from(target))
-        })
-        .collect();
-    targets.sort_by_key(|t| std::cmp::Reverse(t.as_os_str().len()));
-    targets
-}
-
-fn run_ok(program: &str, args: &[&std::ffi::OsStr]) -> bool {
-    std::process::Command::new(program)
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// Runs an unmount or detach; a failure is left for the next pass or run.
+fn run_ok(cmd: &mut Command) -> bool {
+    run_tool(cmd).is_ok()
 }
 
 /// Whether the process that made `backing` (or the device it lives on)
@@ -155,7 +132,8 @@ fn owner_alive(backing: &Path, depth: u32) -> bool {
     if depth > 2 {
         return false;
     }
-    match device_under(backing).and_then(|device| backing_of(&device)) {
+    let device = mount_containing(backing).ok().flatten().map(|m| m.source);
+    match device.and_then(|device| loop_backing_file(&device)) {
         Some(outer) => owner_alive(&outer, depth + 1),
         None => false,
     }
@@ -167,28 +145,6 @@ fn pid_in_name(path: &Path) -> Option<u32> {
     let mut parts = stem.rsplit('-');
     parts.next()?.parse::<u64>().ok()?;
     parts.next()?.parse().ok()
-}
-
-/// The source device of the deepest mount containing `path`.
-fn device_under(path: &Path) -> Option<PathBuf> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let target = line.split_whitespace().nth(4)?;
-            let source = line.split_once(" - ")?.1.split_whitespace().nth(1)?;
-            path.starts_with(target)
-                .then(|| (target.len(), PathBuf::from(source)))
-        })
-        .max_by_key(|(len, _)| *len)
-        .map(|(_, source)| source)
-}
-
-/// The backing file of a loop device node, from sysfs.
-fn backing_of(device: &Path) -> Option<PathBuf> {
-    let name = device.strip_prefix("/dev").ok()?.to_str()?;
-    let text = std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")).ok()?;
-    Some(PathBuf::from(text.trim_end_matches('\n')))
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //!
 //! The crate only draws: callers describe each image as an [`ImageMap`] (logical
 //! size, `st_blocks * 512`, and the extent list they got from `SEEK_DATA`/`SEEK_HOLE`
-//! or `FIEMAP`). It has no runtime dependencies and never touches the file system.
+//! or `FIEMAP`). It never touches the file system. [`xml`] is its element writer, also
+//! used for the benchmark chart.
 //!
 //! ```
 //! use allocmap::{render_svg, ExtentKind, ImageMap, MapExtent, MapOptions};
@@ -31,7 +32,7 @@ mod bins;
 mod from_layout;
 mod human;
 mod svg;
-mod xml;
+pub mod xml;
 
 pub use bins::{bin_extents, Bin};
 pub use human::human_bytes;

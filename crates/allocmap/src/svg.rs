@@ -14,7 +14,7 @@ use std::fmt::Write;
 
 use crate::bins::{bin_extents, Steps};
 use crate::human::human_bytes;
-use crate::xml::{escape, escape_into};
+use crate::xml::escape;
 use crate::{ImageMap, MapOptions};
 
 /// Space around the drawing.
@@ -169,7 +169,7 @@ fn draw_image(
 ) -> u32 {
     let stats = Stats::of(image, reference);
     out.push_str(r#"<g class="image" data-label=""#);
-    escape_into(out, &image.label);
+    out.push_str(&escape(&image.label));
     let _ = writeln!(
         out,
         r#"" data-size="{}" data-allocated="{}">"#,
@@ -177,11 +177,11 @@ fn draw_image(
     );
 
     out.push_str("<title>");
-    escape_into(out, &image.label);
+    out.push_str(&escape(&image.label));
     let _ = write!(out, ": {}", escape(&stats.summary));
     if let (Some(ratio), Some(reference)) = (&stats.ratio, reference) {
         let _ = write!(out, " · {ratio} vs ");
-        escape_into(out, &reference.label);
+        out.push_str(&escape(&reference.label));
     }
     out.push_str("</title>\n");
 
@@ -190,7 +190,7 @@ fn draw_image(
         r#"<text x="{MARGIN}" y="{}"><tspan font-weight="bold">"#,
         y + 14
     );
-    escape_into(out, &image.label);
+    out.push_str(&escape(&image.label));
     let _ = write!(
         out,
         r#"</tspan><tspan dx="12">{}</tspan>"#,
@@ -361,7 +361,7 @@ fn draw_legend(
             r##"<text x="{MARGIN}" y="{}" font-size="12" fill="#555555">×: allocated size relative to "##,
             y + 12
         );
-        escape_into(out, &reference.label);
+        out.push_str(&escape(&reference.label));
         out.push_str(".</text>\n");
         y += 18;
     }

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 
 use allocmap::{render_svg, MapOptions};
 use anyhow::Context;
+use quick_xml::escape::escape;
 
 use crate::measure::du_h;
 use crate::run::{CopierRun, ScenarioReport};
-use crate::table::{self, escape_html, Table};
+use crate::table::{self, Table};
 use crate::upgrade::UpgradeOutcome;
 
 /// `<workspace>/target/<kind>/<scenario>-<fs>`, where `kind` is
@@ -133,12 +134,12 @@ impl Doc {
 
     fn heading(&mut self, level: usize, text: &str) {
         let _ = writeln!(self.md, "{} {text}\n", "#".repeat(level));
-        let _ = writeln!(self.html, "<h{level}>{}</h{level}>", escape_html(text));
+        let _ = writeln!(self.html, "<h{level}>{}</h{level}>", escape(text));
     }
 
     fn para(&mut self, text: &str) {
         let _ = writeln!(self.md, "{text}\n");
-        let _ = writeln!(self.html, "<p>{}</p>", escape_html(text));
+        let _ = writeln!(self.html, "<p>{}</p>", escape(text));
     }
 
     fn table(&mut self, heading: &str, table: &Table) {
@@ -151,7 +152,7 @@ impl Doc {
         self.html.push_str("<ul>\n");
         for item in items {
             let _ = writeln!(self.md, "- {item}");
-            let _ = writeln!(self.html, "<li>{}</li>", escape_html(item));
+            let _ = writeln!(self.html, "<li>{}</li>", escape(item));
         }
         self.md.push('\n');
         self.html.push_str("</ul>\n");
@@ -162,8 +163,8 @@ impl Doc {
         let _ = writeln!(
             self.html,
             "<img src=\"{}\" alt=\"{}\">",
-            escape_html(src),
-            escape_html(alt)
+            escape(src),
+            escape(alt)
         );
     }
 }

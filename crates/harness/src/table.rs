@@ -10,6 +10,8 @@
 
 use std::fmt::Write;
 
+use quick_xml::escape::escape;
+
 use crate::install::FULL_THRESHOLD;
 use crate::measure::{du_h, ImageFacts};
 use crate::run::{CopierRun, ScenarioReport};
@@ -61,7 +63,7 @@ impl Table {
         let row = |cells: &[String], tag: &str| {
             let cells: String = cells
                 .iter()
-                .map(|c| format!("<{tag}>{}</{tag}>", escape_html(c)))
+                .map(|c| format!("<{tag}>{}</{tag}>", escape(c)))
                 .collect();
             format!("<tr>{cells}</tr>\n")
         };
@@ -78,14 +80,6 @@ impl Table {
         }
         out
     }
-}
-
-/// Text made safe to place between HTML tags or in a quoted attribute.
-pub fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The headline of a report: scenario, filesystem, scale and sizes.

@@ -1,8 +1,12 @@
-//! A hand-written SVG bar chart of the results: one panel per case and
-//! mode, one bar per tool (median time), a whisker from the fastest to the
-//! slowest run, and each other tool's ratio against ours.
+//! An SVG bar chart of the results: one panel per case and mode, one bar
+//! per tool (median time), a whisker from the fastest to the slowest run,
+//! and each other tool's ratio against ours. Written element by element
+//! through allocmap's writer ([`allocmap::xml::Element`]), which escapes
+//! every tool name and label.
 
-use std::fmt::Write;
+use std::fmt::Display;
+
+use allocmap::xml::{close, Element};
 
 use crate::case::Role;
 use crate::runner::CaseResult;
@@ -24,6 +28,10 @@ const THEIRS: &str = "#9ca3af";
 const LIMIT: &str = "#16a34a";
 const FASTER: &str = "#15803d";
 const SLOWER: &str = "#b91c1c";
+const MUTED: &str = "#4b5563";
+const GRID: &str = "#e5e7eb";
+const AXIS_COLOR: &str = "#374151";
+const WHISKER: &str = "#111827";
 
 /// Renders every case and mode of `results` as one SVG document.
 pub fn render(results: &[CaseResult], subtitle: &str) -> String {
@@ -37,23 +45,41 @@ pub fn render(results: &[CaseResult], subtitle: &str) -> String {
             .map(|(c, m)| panel_height(c, *m) + GAP)
             .sum::<f64>();
     let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r##"<text x="12" y="24" font-size="16" font-weight="bold">sparsecp benchmarks</text><text x="12" y="44" fill="#4b5563">{}</text>"##,
-        esc(subtitle)
-    );
+    Element::new("svg")
+        .attr("xmlns", "http://www.w3.org/2000/svg")
+        .attr("width", WIDTH)
+        .attr("height", height)
+        .attr("viewBox", format!("0 0 {WIDTH} {height}"))
+        .attr("font-family", "DejaVu Sans, Helvetica, Arial, sans-serif")
+        .attr("font-size", 12)
+        .open(&mut svg);
+    svg.push('\n');
+    Element::new("rect")
+        .attr("width", "100%")
+        .attr("height", "100%")
+        .attr("fill", "white")
+        .empty(&mut svg);
+    svg.push('\n');
+    Element::new("text")
+        .attr("x", 12)
+        .attr("y", 24)
+        .attr("font-size", 16)
+        .attr("font-weight", "bold")
+        .text(&mut svg, "sparsecp benchmarks");
+    Element::new("text")
+        .attr("x", 12)
+        .attr("y", 44)
+        .attr("fill", MUTED)
+        .text(&mut svg, subtitle);
+    svg.push('\n');
     legend(&mut svg, 12.0, HEADER - 16.0);
     let mut y = HEADER;
     for (case, m) in panels {
         panel(&mut svg, case, m, y);
         y += panel_height(case, m) + GAP;
     }
-    svg.push_str("</svg>\n");
+    close(&mut svg, "svg");
+    svg.push('\n');
     svg
 }
 
@@ -65,18 +91,28 @@ fn legend(svg: &mut String, x: f64, y: f64) {
     ];
     let mut cx = x;
     for (color, label) in items {
-        let _ = write!(
-            svg,
-            r#"<rect x="{cx}" y="{}" width="10" height="10" fill="{color}"/><text x="{}" y="{y}">{label}</text>"#,
-            y - 9.0,
-            cx + 14.0
-        );
+        Element::new("rect")
+            .attr("x", cx)
+            .attr("y", y - 9.0)
+            .attr("width", 10)
+            .attr("height", 10)
+            .attr("fill", color)
+            .empty(svg);
+        Element::new("text")
+            .attr("x", cx + 14.0)
+            .attr("y", y)
+            .text(svg, label);
         cx += 26.0 + label.len() as f64 * 6.6;
     }
-    let _ = writeln!(
-        svg,
-        r##"<text x="{cx}" y="{y}" fill="#4b5563">bar = median, whisker = min–max; "sparsecp auto 0.72×" = its median ÷ this tool's</text>"##
-    );
+    Element::new("text")
+        .attr("x", cx)
+        .attr("y", y)
+        .attr("fill", MUTED)
+        .text(
+            svg,
+            "bar = median, whisker = min–max; \"sparsecp auto 0.72×\" = its median ÷ this tool's",
+        );
+    svg.push('\n');
 }
 
 fn panel_height(case: &CaseResult, _mode: usize) -> f64 {
@@ -85,16 +121,19 @@ fn panel_height(case: &CaseResult, _mode: usize) -> f64 {
 
 fn panel(svg: &mut String, case: &CaseResult, mode: usize, top: f64) {
     let m = &case.modes[mode];
-    let _ = writeln!(
-        svg,
-        r##"<text x="12" y="{}" font-size="13" font-weight="bold">{} · {}</text><text x="{}" y="{}" fill="#4b5563" text-anchor="end">{}</text>"##,
-        top + 16.0,
-        esc(&case.name),
-        m.mode.label(),
-        WIDTH - 12.0,
-        top + 16.0,
-        esc(&truncate(&case.fixture, 95))
-    );
+    Element::new("text")
+        .attr("x", 12)
+        .attr("y", top + 16.0)
+        .attr("font-size", 13)
+        .attr("font-weight", "bold")
+        .text(svg, &format!("{} · {}", case.name, m.mode.label()));
+    Element::new("text")
+        .attr("x", WIDTH - 12.0)
+        .attr("y", top + 16.0)
+        .attr("fill", MUTED)
+        .attr("text-anchor", "end")
+        .text(svg, &truncate(&case.fixture, 95));
+    svg.push('\n');
     let max = m
         .summaries
         .iter()
@@ -106,29 +145,34 @@ fn panel(svg: &mut String, case: &CaseResult, mode: usize, top: f64) {
     let y0 = top + PANEL_TITLE;
     let y1 = y0 + case.tools.len() as f64 * ROW;
     for t in 0..=ticks {
-        let x = BAR_X + t as f64 * step * scale;
-        let _ = write!(
-            svg,
-            r##"<line x1="{x:.1}" y1="{y0}" x2="{x:.1}" y2="{y1}" stroke="#e5e7eb"/><text x="{x:.1}" y="{}" text-anchor="middle" fill="#6b7280" font-size="10">{}</text>"##,
-            y1 + 14.0,
-            tick_label(t as f64 * step, step)
-        );
+        let x = px(BAR_X + t as f64 * step * scale);
+        line(svg, (&x, y0), (&x, y1), GRID);
+        Element::new("text")
+            .attr("x", &x)
+            .attr("y", y1 + 14.0)
+            .attr("text-anchor", "middle")
+            .attr("fill", "#6b7280")
+            .attr("font-size", 10)
+            .text(svg, &tick_label(t as f64 * step, step));
     }
-    let _ = writeln!(
-        svg,
-        r##"<line x1="{BAR_X}" y1="{y0}" x2="{BAR_X}" y2="{y1}" stroke="#374151"/>"##
-    );
+    line(svg, (&BAR_X, y0), (&BAR_X, y1), AXIS_COLOR);
+    svg.push('\n');
     for (i, tool) in case.tools.iter().enumerate() {
         let cy = y0 + i as f64 * ROW + ROW / 2.0;
         let Some(s) = m.summaries[i] else {
-            let _ = writeln!(
-                svg,
-                r##"<text x="{LABEL_X}" y="{:.1}" text-anchor="end" fill="#6b7280">{}</text><text x="{}" y="{:.1}" fill="{SLOWER}" font-style="italic">did not run (see report.md)</text>"##,
-                cy + 4.0,
-                esc(&tool.name),
-                BAR_X + 6.0,
-                cy + 4.0
-            );
+            Element::new("text")
+                .attr("x", LABEL_X)
+                .attr("y", px(cy + 4.0))
+                .attr("text-anchor", "end")
+                .attr("fill", "#6b7280")
+                .text(svg, &tool.name);
+            Element::new("text")
+                .attr("x", BAR_X + 6.0)
+                .attr("y", px(cy + 4.0))
+                .attr("fill", SLOWER)
+                .attr("font-style", "italic")
+                .text(svg, "did not run (see report.md)");
+            svg.push('\n');
             continue;
         };
         let color = match tool.role {
@@ -136,50 +180,73 @@ fn panel(svg: &mut String, case: &CaseResult, mode: usize, top: f64) {
             Role::Theirs => THEIRS,
             Role::Limit => LIMIT,
         };
-        let weight = if tool.role == Role::Ours {
-            r#" font-weight="bold""#
+        let label = Element::new("text")
+            .attr("x", LABEL_X)
+            .attr("y", px(cy + 4.0))
+            .attr("text-anchor", "end");
+        if tool.role == Role::Ours {
+            label.attr("font-weight", "bold")
         } else {
-            ""
-        };
+            label
+        }
+        .text(svg, &tool.name);
         let (xm, xa, xb) = (
             s.median * scale,
-            BAR_X + s.min * scale,
-            BAR_X + s.max * scale,
+            px(BAR_X + s.min * scale),
+            px(BAR_X + s.max * scale),
         );
-        let _ = write!(
-            svg,
-            r##"<text x="{LABEL_X}" y="{:.1}" text-anchor="end"{weight}>{}</text><rect x="{BAR_X}" y="{:.1}" width="{:.1}" height="{BAR_H}" fill="{color}"/><line x1="{xa:.1}" y1="{cy:.1}" x2="{xb:.1}" y2="{cy:.1}" stroke="#111827"/><line x1="{xa:.1}" y1="{:.1}" x2="{xa:.1}" y2="{:.1}" stroke="#111827"/><line x1="{xb:.1}" y1="{:.1}" x2="{xb:.1}" y2="{:.1}" stroke="#111827"/>"##,
-            cy + 4.0,
-            esc(&tool.name),
-            cy - BAR_H / 2.0,
-            xm.max(1.0),
-            cy - 4.0,
-            cy + 4.0,
-            cy - 4.0,
-            cy + 4.0,
-        );
-        let mut label = format!(
-            r#"<text x="{:.1}" y="{:.1}">{}"#,
-            xb.max(BAR_X + xm) + 6.0,
-            cy + 4.0,
-            human_seconds(s.median)
-        );
+        Element::new("rect")
+            .attr("x", BAR_X)
+            .attr("y", px(cy - BAR_H / 2.0))
+            .attr("width", px(xm.max(1.0)))
+            .attr("height", BAR_H)
+            .attr("fill", color)
+            .empty(svg);
+        let cy_px = px(cy);
+        line(svg, (&xa, &cy_px), (&xb, &cy_px), WHISKER);
+        for x in [&xa, &xb] {
+            line(svg, (x, px(cy - 4.0)), (x, px(cy + 4.0)), WHISKER);
+        }
+        Element::new("text")
+            .attr("x", px((BAR_X + s.max * scale).max(BAR_X + xm) + 6.0))
+            .attr("y", px(cy + 4.0))
+            .open(svg);
+        svg.push_str(&allocmap::xml::escape(&human_seconds(s.median)));
         if let Some(r) = m.ratios.iter().find(|r| r.theirs == tool.name) {
-            let ours = esc(&r.ours);
             let fill = match (tool.role, r.of_medians <= 1.0) {
-                (Role::Limit, _) => "#4b5563",
+                (Role::Limit, _) => MUTED,
                 (_, true) => FASTER,
                 (_, false) => SLOWER,
             };
-            let _ = write!(
-                label,
-                r#"<tspan fill="{fill}" dx="8">{ours} {:.2}×</tspan>"#,
-                r.of_medians
-            );
+            Element::new("tspan")
+                .attr("fill", fill)
+                .attr("dx", 8)
+                .text(svg, &format!("{} {:.2}×", r.ours, r.of_medians));
         }
-        label.push_str("</text>\n");
-        svg.push_str(&label);
+        close(svg, "text");
+        svg.push('\n');
     }
+}
+
+/// A one-pixel line from `from` to `to`.
+fn line(
+    svg: &mut String,
+    from: (impl Display, impl Display),
+    to: (impl Display, impl Display),
+    stroke: &str,
+) {
+    Element::new("line")
+        .attr("x1", from.0)
+        .attr("y1", from.1)
+        .attr("x2", to.0)
+        .attr("y2", to.1)
+        .attr("stroke", stroke)
+        .empty(svg);
+}
+
+/// A coordinate to one decimal, as the chart writes them.
+fn px(value: f64) -> String {
+    format!("{value:.1}")
 }
 
 /// A tick step of 1, 2 or 5 times a power of ten, and how many ticks cover
@@ -220,11 +287,4 @@ fn truncate(text: &str, max: usize) -> String {
         .take(max - 1)
         .chain(std::iter::once('…'))
         .collect()
-}
-
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

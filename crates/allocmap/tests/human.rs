@@ -42,10 +42,7 @@ fn matches_gnu_du_apparent_size() {
         .arg("--version")
         .output()
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("GNU coreutils"));
-    if !is_gnu {
-        eprintln!("SKIPPED matches_gnu_du_apparent_size: GNU du is not installed");
-        return;
-    }
+    testbed::skip_if!((!is_gnu).then(|| "needs GNU du (not installed)".to_owned()));
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("allocmap-human-du");
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();

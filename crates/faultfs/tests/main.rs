@@ -5,7 +5,6 @@ mod mount; // mounting, unmounting on drop, refused specs
 mod reads; // clean and EIO reads, large reads, stat, SEEK_DATA/SEEK_HOLE
 
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -76,28 +75,18 @@ impl Scratch {
 
 /// Whether `test` can mount here; if not, says why it skips.
 fn can_mount(test: &str) -> bool {
-    let reason = if rustix::process::geteuid().is_root() {
-        faultfs::fuse_available()
-    } else {
-        Some("not root".to_string())
-    };
-    match reason {
-        None => true,
-        Some(reason) => {
-            // Straight to stderr, not eprintln!: libtest hides what passing
-            // tests print, and a skip must show.
-            let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
-            false
-        }
+    let reason = testbed::skip_reason(&[]).or_else(faultfs::fuse_available);
+    if let Some(reason) = &reason {
+        testbed::report_skip(test, reason);
     }
+    reason.is_none()
 }
 
 /// Whether anything is mounted on `path` in this mount namespace.
 fn is_mount_point(path: &Path) -> bool {
     let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let table = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
-    let wanted = path.to_string_lossy();
-    table
-        .lines()
-        .any(|line| line.split(' ').nth(4) == Some(&*wanted))
+    testbed::mountinfo::mounts()
+        .expect("read mountinfo")
+        .iter()
+        .any(|m| m.mount_point == path)
 }

@@ -13,8 +13,16 @@
 //! ([`run_tool`]) and flushing a filesystem ([`syncfs`]). The harness, the
 //! benchmarks and xtask call these rather than keeping their own.
 //!
-//! Tests that need root or a missing tool skip with a printed reason through
-//! [`require!`], never silently.
+//! Tests that need root or a missing tool skip with a printed reason, never
+//! silently. There is one way to skip: [`require!`] (root and tools),
+//! [`require_fs!`] (a filesystem kind) or [`skip_if!`] (any other reason)
+//! return from the test after [`report_skip`] printed `SKIP <test>:
+//! <reason>`. libtest captures what a test prints through `print!` and
+//! `eprint!` (and `std::io::stdout()` is no better: it shows captured output
+//! only for failing tests), so a skipped test, which passes, would be
+//! silent; [`report_skip`] writes to the process's stderr handle, which
+//! the capture does not reach, so the line shows in a plain `cargo test`
+//! without `--nocapture`.
 //!
 //! Set `KEEP_IMAGES=1` to keep backing files for inspection, and
 //! `SPARSECP_SCRATCH=<dir>` to choose where they are created.
@@ -91,14 +99,34 @@ pub const GIB: u64 = 1 << 30;
 #[macro_export]
 macro_rules! require {
     ($($tool:expr),* => $skipped:expr) => {
-        if let ::std::option::Option::Some(reason) = $crate::skip_reason(&[$($tool),*]) {
+        $crate::skip_if!($crate::skip_reason(&[$($tool),*]) => $skipped)
+    };
+    ($($tool:expr),* $(,)?) => {
+        $crate::require!($($tool),* => ())
+    };
+}
+
+/// Skips the current test if `reason` (an `Option<String>`) is `Some`,
+/// printing it like [`require!`]; `=> value` sets what the test returns.
+///
+/// ```no_run
+/// #[test]
+/// fn needs_gnu_du() {
+///     let gnu = false; // ask `du --version`
+///     testbed::skip_if!((!gnu).then(|| "needs GNU du".to_owned()));
+/// }
+/// ```
+#[macro_export]
+macro_rules! skip_if {
+    ($reason:expr => $skipped:expr) => {
+        if let ::std::option::Option::Some(reason) = $reason {
             fn here() {}
             $crate::report_skip(&$crate::__test_name(::std::any::type_name_of_val(&here)), &reason);
             return $skipped;
         }
     };
-    ($($tool:expr),* $(,)?) => {
-        $crate::require!($($tool),* => ())
+    ($reason:expr) => {
+        $crate::skip_if!($reason => ())
     };
 }
 
@@ -108,11 +136,7 @@ macro_rules! require {
 #[macro_export]
 macro_rules! require_fs {
     ($kind:expr => $skipped:expr) => {
-        if let ::std::option::Option::Some(reason) = $crate::fs_skip_reason($kind) {
-            fn here() {}
-            $crate::report_skip(&$crate::__test_name(::std::any::type_name_of_val(&here)), &reason);
-            return $skipped;
-        }
+        $crate::skip_if!($crate::fs_skip_reason($kind) => $skipped)
     };
     ($kind:expr) => {
         $crate::require_fs!($kind => ())

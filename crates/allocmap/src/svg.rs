@@ -14,7 +14,7 @@ use std::fmt::Write;
 
 use crate::bins::{bin_extents, Steps};
 use crate::human::human_bytes;
-use crate::xml::escape;
+use crate::xml::{close, escape, Element};
 use crate::{ImageMap, MapOptions};
 
 /// Space around the drawing.
@@ -76,12 +76,14 @@ pub fn render_svg(images: &[ImageMap], opts: &MapOptions) -> String {
     let mut body = String::new();
     let mut y = MARGIN;
     if let Some(title) = &opts.title {
-        let _ = writeln!(
-            body,
-            r#"<text class="title" x="{MARGIN}" y="{}" font-size="16" font-weight="bold">{}</text>"#,
-            y + 16,
-            escape(title)
-        );
+        Element::new("text")
+            .attr("class", "title")
+            .attr("x", MARGIN)
+            .attr("y", y + 16)
+            .attr("font-size", 16)
+            .attr("font-weight", "bold")
+            .text(&mut body, title);
+        body.push('\n');
         y += 30;
     }
     for (index, image) in images.iter().enumerate() {
@@ -99,20 +101,29 @@ pub fn render_svg(images: &[ImageMap], opts: &MapOptions) -> String {
 
     let mut svg = String::with_capacity(body.len() + 1024);
     let _ = writeln!(svg, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{canvas_width}" height="{height}" viewBox="0 0 {canvas_width} {height}" font-family="{FONT}" font-size="13" fill="{TEXT}">"#
-    );
+    Element::new("svg")
+        .attr("xmlns", "http://www.w3.org/2000/svg")
+        .attr("width", canvas_width)
+        .attr("height", height)
+        .attr("viewBox", format_args!("0 0 {canvas_width} {height}"))
+        .attr("font-family", FONT)
+        .attr("font-size", 13)
+        .attr("fill", TEXT)
+        .open(&mut svg);
+    svg.push('\n');
     let doc_title = opts.title.as_deref().unwrap_or("Allocation map");
-    let _ = writeln!(svg, "<title>{}</title>", escape(doc_title));
-    let _ = writeln!(svg, "<defs>{UNWRITTEN_PATTERN}</defs>");
+    Element::new("title").text(&mut svg, doc_title);
+    let _ = writeln!(svg, "\n<defs>{UNWRITTEN_PATTERN}</defs>");
     // An explicit background, so PNG conversions and dark-mode viewers show the same.
-    let _ = writeln!(
-        svg,
-        "<rect width=\"{canvas_width}\" height=\"{height}\" fill=\"#ffffff\"/>"
-    );
+    Element::new("rect")
+        .attr("width", canvas_width)
+        .attr("height", height)
+        .attr("fill", "#ffffff")
+        .empty(&mut svg);
+    svg.push('\n');
     svg.push_str(&body);
-    svg.push_str("</svg>\n");
+    close(&mut svg, "svg");
+    svg.push('\n');
     svg
 }
 
@@ -168,58 +179,67 @@ fn draw_image(
     y: u32,
 ) -> u32 {
     let stats = Stats::of(image, reference);
-    out.push_str(r#"<g class="image" data-label=""#);
-    out.push_str(&escape(&image.label));
-    let _ = writeln!(
-        out,
-        r#"" data-size="{}" data-allocated="{}">"#,
-        image.size, image.allocated
-    );
+    Element::new("g")
+        .attr("class", "image")
+        .attr("data-label", &image.label)
+        .attr("data-size", image.size)
+        .attr("data-allocated", image.allocated)
+        .open(out);
+    out.push('\n');
 
-    out.push_str("<title>");
-    out.push_str(&escape(&image.label));
-    let _ = write!(out, ": {}", escape(&stats.summary));
+    let mut hover = format!("{}: {}", image.label, stats.summary);
     if let (Some(ratio), Some(reference)) = (&stats.ratio, reference) {
-        let _ = write!(out, " · {ratio} vs ");
-        out.push_str(&escape(&reference.label));
+        let _ = write!(hover, " · {ratio} vs {}", reference.label);
     }
-    out.push_str("</title>\n");
+    Element::new("title").text(out, &hover);
+    out.push('\n');
 
-    let _ = write!(
-        out,
-        r#"<text x="{MARGIN}" y="{}"><tspan font-weight="bold">"#,
-        y + 14
-    );
-    out.push_str(&escape(&image.label));
-    let _ = write!(
-        out,
-        r#"</tspan><tspan dx="12">{}</tspan>"#,
-        escape(&stats.summary)
-    );
+    Element::new("text")
+        .attr("x", MARGIN)
+        .attr("y", y + 14)
+        .open(out);
+    Element::new("tspan")
+        .attr("font-weight", "bold")
+        .text(out, &image.label);
+    Element::new("tspan")
+        .attr("dx", 12)
+        .text(out, &stats.summary);
     if let Some(ratio) = &stats.ratio {
-        let _ = write!(out, r#"<tspan dx="12" font-weight="bold">{ratio}</tspan>"#);
+        Element::new("tspan")
+            .attr("dx", 12)
+            .attr("font-weight", "bold")
+            .text(out, ratio);
     }
-    out.push_str("</text>\n");
+    close(out, "text");
+    out.push('\n');
 
     let bar_y = y + LABEL_LINE;
     if bar_width > 0 {
-        let _ = writeln!(
-            out,
-            r#"<rect class="hole" x="{MARGIN}" y="{bar_y}" width="{bar_width}" height="{BAR_HEIGHT}" fill="{HOLE_FILL}"/>"#
-        );
+        Element::new("rect")
+            .attr("class", "hole")
+            .attr("x", MARGIN)
+            .attr("y", bar_y)
+            .attr("width", bar_width)
+            .attr("height", BAR_HEIGHT)
+            .attr("fill", HOLE_FILL)
+            .empty(out);
+        out.push('\n');
         draw_columns(out, image, bar_width, bar_y);
         // The outline goes on top, half a pixel outside the bar, so it stays crisp and
         // does not hide the first and last columns.
-        let _ = writeln!(
-            out,
-            r#"<rect class="outline" x="{}.5" y="{}.5" width="{}" height="{}" fill="none" stroke="{HOLE_STROKE}"/>"#,
-            MARGIN - 1,
-            bar_y - 1,
-            bar_width + 1,
-            BAR_HEIGHT + 1
-        );
+        Element::new("rect")
+            .attr("class", "outline")
+            .attr("x", format_args!("{}.5", MARGIN - 1))
+            .attr("y", format_args!("{}.5", bar_y - 1))
+            .attr("width", bar_width + 1)
+            .attr("height", BAR_HEIGHT + 1)
+            .attr("fill", "none")
+            .attr("stroke", HOLE_STROKE)
+            .empty(out);
+        out.push('\n');
     }
-    out.push_str("</g>\n");
+    close(out, "g");
+    out.push('\n');
     bar_y + BAR_HEIGHT
 }
 

@@ -8,13 +8,15 @@
 //! image with tens of thousands of extents to a few thousand elements at most.
 //!
 //! All coordinates are integers and nothing depends on time or randomness, so the same
-//! input always gives the same bytes (the snapshot tests rely on it).
+//! input always gives the same bytes (the snapshot tests rely on it). Elements are
+//! written through [`crate::xml::Element`], which escapes every label; only the fixed
+//! prolog and the hatch pattern are literal markup.
 
 use std::fmt::Write;
 
 use crate::bins::{bin_extents, Steps};
 use crate::human::human_bytes;
-use crate::xml::{close, escape, Element};
+use crate::xml::{close, Element};
 use crate::{ImageMap, MapOptions};
 
 /// Space around the drawing.
@@ -35,6 +37,8 @@ const FONT: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
 const TEXT: &str = "#222222";
 const HOLE_FILL: &str = "#ececec";
 const HOLE_STROKE: &str = "#8c8c8c";
+/// Axis labels and the notes under the legend.
+const NOTE: &str = "#555555";
 // Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 const DATA_FILL: &str = "#0072b2";
 const SHARED_FILL: &str = "#009e73";
@@ -278,20 +282,23 @@ fn draw_columns(out: &mut String, image: &ImageMap, bar_width: u32, bar_y: u32) 
         if runs.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            out,
-            r#"<g class="{class}" fill="{fill}" shape-rendering="crispEdges">"#
-        );
+        Element::new("g")
+            .attr("class", class)
+            .attr("fill", fill)
+            .attr("shape-rendering", "crispEdges")
+            .open(out);
+        out.push('\n');
         for (start, len, base, height) in runs {
-            let _ = writeln!(
-                out,
-                r#"<rect x="{}" y="{}" width="{len}" height="{}"/>"#,
-                MARGIN as usize + start,
-                bottom - (base + height) * STEP_PX,
-                height * STEP_PX
-            );
+            Element::new("rect")
+                .attr("x", MARGIN as usize + start)
+                .attr("y", bottom - (base + height) * STEP_PX)
+                .attr("width", len)
+                .attr("height", height * STEP_PX)
+                .empty(out);
+            out.push('\n');
         }
-        out.push_str("</g>\n");
+        close(out, "g");
+        out.push('\n');
     }
 }
 
@@ -310,24 +317,31 @@ fn draw_axis(out: &mut String, max_size: u64, width_px: u32, y: u32) -> u32 {
     loop {
         let x = MARGIN + bar_width(offset, max_size, width_px);
         let _ = write!(ticks, "M{x} {}v4", y + 3);
-        let _ = writeln!(
-            labels,
-            r#"<text x="{x}" y="{}">{}</text>"#,
-            y + 19,
-            human_bytes(offset)
-        );
+        Element::new("text")
+            .attr("x", x)
+            .attr("y", y + 19)
+            .text(&mut labels, &human_bytes(offset));
+        labels.push('\n');
         match offset.checked_add(step) {
             Some(next) if next <= max_size => offset = next,
             _ => break,
         }
     }
-    let _ = writeln!(
-        out,
-        r##"<g class="axis" fill="#555555" font-size="11" text-anchor="middle">"##
-    );
-    let _ = writeln!(out, r##"<path d="{ticks}" stroke="#8c8c8c"/>"##);
+    Element::new("g")
+        .attr("class", "axis")
+        .attr("fill", NOTE)
+        .attr("font-size", 11)
+        .attr("text-anchor", "middle")
+        .open(out);
+    out.push('\n');
+    Element::new("path")
+        .attr("d", ticks)
+        .attr("stroke", HOLE_STROKE)
+        .empty(out);
+    out.push('\n');
     out.push_str(&labels);
-    out.push_str("</g>\n");
+    close(out, "g");
+    out.push('\n');
     y + 24
 }
 
@@ -346,45 +360,62 @@ fn draw_legend(
         ("shared (reflinked)", SHARED_FILL, false),
         ("unwritten (preallocated)", UNWRITTEN_FILL, false),
     ];
-    out.push_str("<g class=\"legend\">\n");
+    Element::new("g").attr("class", "legend").open(out);
+    out.push('\n');
     let mut x = MARGIN;
     for (name, fill, outlined) in keys {
-        let stroke = if outlined {
-            format!(r#" stroke="{HOLE_STROKE}""#)
+        let key = Element::new("rect")
+            .attr("x", format_args!("{x}.5"))
+            .attr("y", format_args!("{y}.5"))
+            .attr("width", 13)
+            .attr("height", 13)
+            .attr("fill", fill);
+        if outlined {
+            key.attr("stroke", HOLE_STROKE)
         } else {
-            String::new()
-        };
-        let _ = writeln!(
-            out,
-            r#"<rect x="{x}.5" y="{}.5" width="13" height="13" fill="{fill}"{stroke}/><text x="{}" y="{}">{name}</text>"#,
-            y,
-            x + 20,
-            y + 12
-        );
+            key
+        }
+        .empty(out);
+        Element::new("text")
+            .attr("x", x + 20)
+            .attr("y", y + 12)
+            .text(out, name);
+        out.push('\n');
         // No font metrics here: 6.5 px per character fits 13 px DejaVu Sans.
         x += 20 + (name.chars().count() as u32 * 13).div_ceil(2) + 18;
     }
     let mut y = y + 20;
     if max_size > 0 {
         let per_column = max_size.div_ceil(u64::from(width_px));
-        let _ = writeln!(
-            out,
-            r##"<text x="{MARGIN}" y="{}" font-size="12" fill="#555555">Filled height of a column: allocated share of its bytes (1 column ≈ {}).</text>"##,
-            y + 12,
-            human_bytes(per_column)
-        );
+        Element::new("text")
+            .attr("x", MARGIN)
+            .attr("y", y + 12)
+            .attr("font-size", 12)
+            .attr("fill", NOTE)
+            .text(
+                out,
+                &format!(
+                    "Filled height of a column: allocated share of its bytes (1 column ≈ {}).",
+                    human_bytes(per_column)
+                ),
+            );
+        out.push('\n');
         y += 18;
     }
     if let Some(reference) = reference {
-        let _ = write!(
-            out,
-            r##"<text x="{MARGIN}" y="{}" font-size="12" fill="#555555">×: allocated size relative to "##,
-            y + 12
-        );
-        out.push_str(&escape(&reference.label));
-        out.push_str(".</text>\n");
+        Element::new("text")
+            .attr("x", MARGIN)
+            .attr("y", y + 12)
+            .attr("font-size", 12)
+            .attr("fill", NOTE)
+            .text(
+                out,
+                &format!("×: allocated size relative to {}.", reference.label),
+            );
+        out.push('\n');
         y += 18;
     }
-    out.push_str("</g>\n");
+    close(out, "g");
+    out.push('\n');
     y
 }

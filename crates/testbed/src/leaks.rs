@@ -1,9 +1,11 @@
-//! Finding loop devices the tests and scenarios left attached.
+//! Finding loop devices the tests and scenarios left attached, and
+//! reclaiming them after a killed run.
 //!
 //! Ours are the ones backed by a file in the testbed's scratch directory
-//! (COS_STATE and every testbed image) or by an image inside a COS_STATE
-//! mount (`/tmp/cos-state-*/cOS/*.img`). Only the kernel's view in sysfs
-//! is read; nothing is detached here.
+//! (every [`crate::ScratchFs`] image, the harness's COS_STATE included) or
+//! by an image inside a mount point the testbed made (`/tmp/testbed-*`,
+//! `/tmp/cos-state-*/cOS/*.img`). Finding them reads only the kernel's view
+//! ([`crate::mountinfo`]).
 //!
 //! A device is *leaked* once the process that attached it is gone: scratch
 //! images are named `<stem>-<pid>-<n>.img`, and an image inside a mount
@@ -150,6 +152,22 @@ fn pid_in_name(path: &Path) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ours_are_scratch_images_and_images_in_our_mount_points() {
+        let scratch = Path::new("/var/scratch");
+        for backing in [
+            "/var/scratch/cos-state-12-0.img",
+            "/var/scratch/scratch-ext4-12-3.img (deleted)",
+            "/tmp/cos-state-Ab12/cOS/active.img",
+            "/tmp/testbed-ext4-xyz/active.img",
+        ] {
+            assert!(is_ours(Path::new(backing), scratch), "{backing}");
+        }
+        for backing in ["/var/lib/images/vm.img", "/var/scratchpad/x-1-0.img"] {
+            assert!(!is_ours(Path::new(backing), scratch), "{backing}");
+        }
+    }
 
     #[test]
     fn scratch_image_names_carry_their_owner_pid() {

@@ -384,34 +384,28 @@ fn draw_legend(
         // No font metrics here: 6.5 px per character fits 13 px DejaVu Sans.
         x += 20 + (name.chars().count() as u32 * 13).div_ceil(2) + 18;
     }
-    let mut y = y + 20;
+    let mut notes = Vec::new();
     if max_size > 0 {
         let per_column = max_size.div_ceil(u64::from(width_px));
-        Element::new("text")
-            .attr("x", MARGIN)
-            .attr("y", y + 12)
-            .attr("font-size", 12)
-            .attr("fill", NOTE)
-            .text(
-                out,
-                &format!(
-                    "Filled height of a column: allocated share of its bytes (1 column ≈ {}).",
-                    human_bytes(per_column)
-                ),
-            );
-        out.push('\n');
-        y += 18;
+        notes.push(format!(
+            "Filled height of a column: allocated share of its bytes (1 column ≈ {}).",
+            human_bytes(per_column)
+        ));
     }
     if let Some(reference) = reference {
+        notes.push(format!(
+            "×: allocated size relative to {}.",
+            reference.label
+        ));
+    }
+    let mut y = y + 20;
+    for note in notes {
         Element::new("text")
             .attr("x", MARGIN)
             .attr("y", y + 12)
             .attr("font-size", 12)
             .attr("fill", NOTE)
-            .text(
-                out,
-                &format!("×: allocated size relative to {}.", reference.label),
-            );
+            .text(out, &note);
         out.push('\n');
         y += 18;
     }

@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use copy_engine::{CopyOptions, NoProgress};
-use tempfile::TempDir;
-use testbed::{syncfs, FsKind, LoopDevice, Mount, ScratchFs, ScratchImage};
+use testbed::{FsKind, ImageMount, ScratchFs, ScratchImage};
 
 use crate::scenario::StateSpec;
 
@@ -112,13 +111,11 @@ impl StateSnapshot {
     }
 }
 
-/// An image file attached to a loop device and mounted, released on drop.
+/// An image file attached to a loop device and mounted, released on drop
+/// (the testbed's [`ImageMount`], its mount point named `cos-image-*`).
 #[derive(Debug)]
 pub struct MountedImage {
-    // Field order is drop order.
-    mount: Mount,
-    device: LoopDevice,
-    mountpoint: TempDir,
+    mount: ImageMount,
 }
 
 impl MountedImage {
@@ -133,32 +130,19 @@ impl MountedImage {
     }
 
     fn mount_with(image: &Path, fs: FsKind, options: Option<&str>) -> anyhow::Result<MountedImage> {
-        let mountpoint = tempfile::Builder::new()
-            .prefix("cos-image-")
-            .tempdir()
-            .context("cannot create a mount point for an image")?;
-        let device = LoopDevice::attach(image)?;
-        let mount = Mount::mount(device.path(), mountpoint.path(), fs, options)?;
         Ok(MountedImage {
-            mount,
-            device,
-            mountpoint,
+            mount: ImageMount::mount(image, fs, options, "cos-image-")?,
         })
     }
 
     /// The mount point.
     pub fn root(&self) -> &Path {
-        self.mountpoint.path()
-    }
-
-    /// The loop device.
-    pub fn device(&self) -> &Path {
-        self.device.path()
+        self.mount.path()
     }
 
     /// Flushes the image's filesystem through the loop device, reporting
     /// write errors the loop device met on the way (`syncfs`).
     pub fn sync(&self) -> anyhow::Result<()> {
-        syncfs(self.mount.target())
+        self.mount.sync()
     }
 }

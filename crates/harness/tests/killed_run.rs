@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use testbed::{FsKind, LoopDevice, Mount, ScratchFs, MIB};
+use testbed::{FsKind, ImageMount, ScratchFs, MIB};
 
 const HOLD: &str = "HARNESS_HOLD_IMAGES_UNTIL_KILLED";
 
@@ -31,18 +31,16 @@ fn hold_images_until_killed() {
         &testbed::uuid_from_seed(7),
     )
     .unwrap();
-    let device = LoopDevice::attach(&inner).unwrap();
-    let target = tempfile::tempdir().unwrap();
-    let _mount = Mount::mount(device.path(), target.path(), FsKind::Ext2, None).unwrap();
+    let image = ImageMount::mount(&inner, FsKind::Ext2, None, "testbed-victim-").unwrap();
     println!(
         "DEVICES {} {}",
         state.device().display(),
-        device.path().display()
+        image.device().display()
     );
     println!(
         "MOUNTS {} {}",
         state.path().display(),
-        target.path().display()
+        image.path().display()
     );
     std::thread::sleep(std::time::Duration::from_secs(600));
 }

@@ -62,7 +62,7 @@ pub use fs_tools::{
 pub use kind::{FsKind, ParseFsKindError};
 pub use loop_device::LoopDevice;
 pub use mount::{syncfs, Mount};
-pub use scratch::{ScratchFs, ScratchFsBuilder, ScratchImage};
+pub use scratch::{ImageMount, ScratchFs, ScratchFsBuilder, ScratchImage};
 pub use tools::{find_tool, run_tool, skip_reason};
 pub use tree::{
     copy_tree, generate_tree, tree_digest, tree_listing, tree_stats, TreeListing, TreeSpec,

@@ -1,5 +1,6 @@
 //! A real, mounted filesystem for one test, released on drop, and the
-//! same filesystem at rest ([`ScratchImage`]) to mount again or copy.
+//! same filesystem at rest ([`ScratchImage`]) to mount again or copy;
+//! [`ImageMount`] mounts an image file someone else owns.
 
 use std::path::Path;
 
@@ -296,4 +297,52 @@ fn make_mountpoint(prefix: &str) -> anyhow::Result<TempDir> {
         .with_context(|| {
             format!("cannot create a mount point {prefix}* in the temporary directory")
         })
+}
+
+/// An existing image file attached to a loop device and mounted on a
+/// temporary directory: unmounted, detached and the mount point removed
+/// on drop, in that order. The image itself is not ours: it stays.
+#[derive(Debug)]
+pub struct ImageMount {
+    // Field order is drop order: mount, loop device, mount point.
+    mount: Mount,
+    device: LoopDevice,
+    mountpoint: TempDir,
+}
+
+impl ImageMount {
+    /// Attaches `image` and mounts it as `kind` with `mount_options` (a
+    /// `mount -o` list such as `"ro"`) on a fresh directory named
+    /// `<mount_prefix>*` in the temporary directory.
+    pub fn mount(
+        image: &Path,
+        kind: FsKind,
+        mount_options: Option<&str>,
+        mount_prefix: &str,
+    ) -> anyhow::Result<ImageMount> {
+        let mountpoint = make_mountpoint(mount_prefix)?;
+        let device = LoopDevice::attach(image)?;
+        let mount = Mount::mount(device.path(), mountpoint.path(), kind, mount_options)?;
+        Ok(ImageMount {
+            mount,
+            device,
+            mountpoint,
+        })
+    }
+
+    /// The mount point: the root directory of the image's filesystem.
+    pub fn path(&self) -> &Path {
+        self.mountpoint.path()
+    }
+
+    /// The loop device, like `/dev/loop3`.
+    pub fn device(&self) -> &Path {
+        self.device.path()
+    }
+
+    /// Flushes the image's filesystem through the loop device ([`syncfs`]),
+    /// reporting write errors the loop device met on the way.
+    pub fn sync(&self) -> anyhow::Result<()> {
+        syncfs(self.mount.target())
+    }
 }

@@ -6,7 +6,9 @@
 //! 3. `cargo clippy --workspace --all-targets -- -D warnings`
 //! 4. `cargo insta test --workspace --check --unreferenced=reject`, with
 //!    `PROPTEST_CASES=2000` (runs every test, the loop-device ones too)
-//! 5. no loop device backed by our images is left attached.
+//! 5. the GitHub workflows and action.yml against GitHub's schemas
+//!    (check-jsonschema's built-in ones; `.ci/setup` installs it)
+//! 6. no loop device backed by our images is left attached.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -64,6 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         },
     )?;
+    step("workflow and action schemas (check-jsonschema)", check_schemas)?;
     step("no loop device left attached", || {
         let left: Vec<AttachedLoop> = leaked_loop_devices()
             .into_iter()
@@ -82,6 +85,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "xtask test: all steps passed in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Checks `.github/workflows/*.yml` and `action.yml` against the schemas
+/// check-jsonschema ships (no network); skipped, saying so, without it.
+fn check_schemas() -> anyhow::Result<()> {
+    let root = workspace_root();
+    let Some(checker) = testbed::find_tool("check-jsonschema") else {
+        eprintln!(
+            "xtask test: SKIP the schema check: check-jsonschema is not installed \
+             (.ci/setup installs it; or pip install check-jsonschema)"
+        );
+        return Ok(());
+    };
+    let mut workflows: Vec<std::path::PathBuf> = std::fs::read_dir(root.join(".github/workflows"))
+        .context("cannot list .github/workflows")?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    workflows.sort();
+    let sh = Shell::new()?;
+    sh.change_dir(&root);
+    cmd!(sh, "{checker} --builtin-schema vendor.github-workflows {workflows...}").run()?;
+    cmd!(sh, "{checker} --builtin-schema vendor.github-actions action.yml").run()?;
     Ok(())
 }
 

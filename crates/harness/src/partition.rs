@@ -104,12 +104,27 @@ impl CosState {
 
     /// Bytes root can still write (`f_bfree * f_frsize`): the loop driver
     /// writes image blocks with kernel privileges, so reserved blocks
-    /// count. Flushes first so that delayed allocation is accounted.
+    /// count. Flushes first so that delayed allocation is accounted, then
+    /// reads until two reads 50 ms apart agree (at most 2 s): xfs frees an
+    /// unlinked file's blocks in the background (inode GC), so right after
+    /// an `rm` it still reports them as used.
     pub fn free_bytes(&self) -> anyhow::Result<u64> {
         self.sync()?;
-        let stat = rustix::fs::statvfs(self.mount.target())
-            .with_context(|| format!("cannot statvfs {}", self.root().display()))?;
-        Ok(stat.f_bfree * stat.f_frsize)
+        let read = || -> anyhow::Result<u64> {
+            let stat = rustix::fs::statvfs(self.mount.target())
+                .with_context(|| format!("cannot statvfs {}", self.root().display()))?;
+            Ok(stat.f_bfree * stat.f_frsize)
+        };
+        let mut last = read()?;
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let now = read()?;
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        Ok(last)
     }
 
     /// Flushes the partition (`syncfs`).

@@ -127,9 +127,45 @@ impl CosState {
         Ok(last)
     }
 
+    /// What `df` shows for the partition (flushed first).
+    pub fn df(&self) -> anyhow::Result<Df> {
+        self.free_bytes()?;
+        let stat = rustix::fs::statvfs(self.mount.target())
+            .with_context(|| format!("cannot statvfs {}", self.root().display()))?;
+        Ok(Df {
+            size: stat.f_blocks * stat.f_frsize,
+            used: (stat.f_blocks - stat.f_bfree) * stat.f_frsize,
+            available: stat.f_bavail * stat.f_frsize,
+        })
+    }
+
     /// Flushes the partition (`syncfs`).
     pub fn sync(&self) -> anyhow::Result<()> {
         syncfs(self.root())
+    }
+}
+
+/// A filesystem's size, use and room as `df` shows them: `available` is
+/// what non-root users may still write (without the reserved blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Df {
+    /// `f_blocks`: the filesystem's size, less its own metadata.
+    pub size: u64,
+    /// `f_blocks - f_bfree`.
+    pub used: u64,
+    /// `f_bavail`.
+    pub available: u64,
+}
+
+impl std::fmt::Display for Df {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} size, {} used, {} available",
+            crate::du_h(self.size),
+            crate::du_h(self.used),
+            crate::du_h(self.available)
+        )
     }
 }
 

@@ -79,7 +79,20 @@ pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathB
             let stem = format!("{}-{}", file_stem(&run.copier), file_stem(&upgrade.strategy));
             write(
                 &dir.join(format!("{stem}.svg")),
-                render_svg(&upgrade_maps(run, upgrade), &map_options(report, run)),
+                render_svg(
+                    &upgrade_maps(run, upgrade),
+                    &MapOptions {
+                        title: Some(format!(
+                            "{} on {}: {} + {} ({})",
+                            report.scenario.name,
+                            report.scenario.state.fs,
+                            run.copier,
+                            upgrade.strategy,
+                            upgrade.verdict
+                        )),
+                        ..MapOptions::default()
+                    },
+                ),
             )?;
             let log = format!("logs/{stem}.log");
             write(&dir.join(&log), upgrade_log(run, upgrade))?;
@@ -172,6 +185,9 @@ fn copier_facts(run: &CopierRun) -> Vec<String> {
         du_h(install.free_after),
         du_h(run.free_empty)
     )];
+    if let Some(df) = &install.df_after {
+        facts.push(format!("df of COS_STATE after the copy: {df}"));
+    }
     for failure in &run.verdict.failures {
         facts.push(format!("gate: {}", failure.lines().next().unwrap_or("")));
     }

@@ -22,7 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod copier;
-pub mod go_iocopy;
+pub mod go_programs;
 pub mod image;
 pub mod install;
 pub mod leaks;

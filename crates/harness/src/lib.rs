@@ -9,6 +9,8 @@
 //! - [`image`]: building an OS image, reading its tree back.
 //! - [`install`]: the installer's steps; [`Installation`].
 //! - [`copier`]: the named copiers ([`Copier::Iocopy`], ...).
+//! - [`go_programs`]: building the Go copiers of `fixtures/` (`go-iocopy`,
+//!   `go-sparsecopy`) with the system Go.
 //! - [`measure`]: sizes, allocation, label and fsck of an image.
 //! - [`run`]: a scenario with a list of copiers; [`ScenarioReport`].
 //! - [`verdict`]: the gate's judgement of one run.

@@ -27,7 +27,8 @@ pub enum Copier {
     /// (`copy_file_range` first, then read/write).
     GoIocopy,
     /// `fixtures/go-sparsecopy`, built with the system Go: the Go fix,
-    /// `sparsecopy.CopyFile`, keeping holes as `cp --sparse=auto` does.
+    /// `sparsecopy.CopyFile`, keeping holes as `cp --sparse=auto` does
+    /// (a clone where the filesystem shares extents).
     GoSparse,
     /// GNU `cp` with default flags (`--sparse=auto`, `--reflink=auto`).
     Cp,
@@ -118,7 +119,8 @@ impl Copier {
             Copier::Iocopy => "read/write loop, 32 KiB buffer (io.Copy fallback)".into(),
             Copier::GoIocopy => "Go io.Copy on two *os.File (fixtures/go-iocopy)".into(),
             Copier::GoSparse => {
-                "Go SEEK_DATA/SEEK_HOLE copy, zero blocks skipped (fixtures/go-sparsecopy)".into()
+                "Go: FICLONE, else SEEK_DATA/SEEK_HOLE with zero blocks skipped (fixtures/go-sparsecopy)"
+                    .into()
             }
             Copier::Cp => "cp SRC DST (GNU cp, default flags)".into(),
             Copier::HarvesterFix => "iocopy, then fallocate --dig-holes DST".into(),

@@ -5,6 +5,7 @@
 //! printing, and the order of steps.
 
 mod bench;
+mod dist;
 mod gate;
 mod scenario;
 mod test;
@@ -34,6 +35,9 @@ enum Command {
     /// Benchmarks sparsecp against GNU cp and friends (release build);
     /// writes target/bench/report.md, report.json and a plot.
     Bench(bench::Args),
+    /// Release artefacts in target/dist/: stripped binaries, man pages,
+    /// completions, a .tar.gz, a .deb, an .rpm and SHA256SUMS.
+    Dist(dist::Args),
     /// House rules: module docs, unsafe only where allowed, no pending
     /// snapshots, no cleanup that hits others' devices.
     Tidy,
@@ -52,6 +56,7 @@ fn main() {
         Command::Gate(args) => gate::run(args),
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Dist(args) => dist::run(args),
         Command::Tidy => tidy::run(&test::workspace_root()),
     };
     if let Err(e) = result {

@@ -4,16 +4,20 @@
 //! 1. `cargo xtask tidy` (house rules, see `tidy.rs`)
 //! 2. `cargo fmt --all -- --check`
 //! 3. `cargo clippy --workspace --all-targets -- -D warnings`
-//! 4. `cargo insta test --workspace --check --unreferenced=reject`, with
+//! 4. `go test ./...` in `fixtures/go-sparsecopy` (the Go fix's table
+//!    tests), when `go` is installed (it is in CI; without it the step
+//!    says it skips)
+//! 5. `cargo insta test --workspace --check --unreferenced=reject`, with
 //!    `PROPTEST_CASES=2000` (runs every test, the loop-device ones too)
-//! 5. the GitHub workflows and action.yml against GitHub's schemas
+//! 6. the GitHub workflows and action.yml against GitHub's schemas
 //!    (check-jsonschema's built-in ones; `.ci/setup` installs it)
-//! 6. no loop device backed by our images is left attached.
+//! 7. no loop device backed by our images is left attached.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use harness::go_programs::{go_env, GO_SPARSECOPY};
 use harness::leaks::{leaked_loop_devices, our_loop_devices, AttachedLoop};
 use xshell::{cmd, Shell};
 
@@ -52,6 +56,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         },
     )?;
+    step("go test ./... in fixtures/go-sparsecopy", || {
+        let Some(go) = testbed::find_tool("go") else {
+            eprintln!("xtask test: SKIP go test: `go` is not installed (golang-go)");
+            return Ok(());
+        };
+        let _in_module = sh.push_dir(GO_SPARSECOPY.source_dir());
+        let mut go_test = cmd!(sh, "{go} test ./...");
+        for (key, value) in go_env() {
+            go_test = go_test.env(key, value);
+        }
+        go_test.run()?;
+        Ok(())
+    })?;
     let cases = args.proptest_cases.to_string();
     step(
         "cargo insta test --workspace --check --unreferenced=reject",

@@ -9,6 +9,8 @@
 //! - [`image`]: building an OS image, reading its tree back.
 //! - [`install`]: the installer's steps; [`Installation`].
 //! - [`copier`]: the named copiers ([`Copier::Iocopy`], ...).
+//! - [`go_programs`]: building the Go copiers of `fixtures/` (`go-iocopy`,
+//!   `go-sparsecopy`) with the system Go.
 //! - [`measure`]: sizes, allocation, label and fsck of an image.
 //! - [`verdict`]: the gate's judgement of one copy.
 //! - [`estimate`]: what an upgrade's transition.img will allocate.
@@ -25,7 +27,7 @@
 
 pub mod copier;
 pub mod estimate;
-pub mod go_iocopy;
+pub mod go_programs;
 pub mod image;
 pub mod install;
 pub mod leaks;

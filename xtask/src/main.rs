@@ -25,10 +25,10 @@ struct Cli {
 enum Command {
     /// Replays an installer scenario with copiers; prints the table and
     /// writes a report folder under target/scenario/.
-    Scenario(scenario::Args),
+    Scenario(harness::cli::ScenarioCmdArgs),
     /// Fails unless a copier keeps passive.img as sparse as active.img,
     /// identical, labelled, clean, and the upgrade fitting.
-    Gate(gate::Args),
+    Gate(harness::cli::GateArgs),
     /// Everything CI runs: fmt, clippy, all tests with snapshot checks,
     /// and a check that no loop device was left behind.
     Test(test::Args),
@@ -49,7 +49,7 @@ fn main() {
         cli.command,
         Command::Scenario(_) | Command::Gate(_) | Command::Test(_)
     ) {
-        reclaim_leftovers();
+        harness::cli::reclaim_leftovers("xtask");
     }
     let result = match cli.command {
         Command::Scenario(args) => scenario::run(args),
@@ -62,14 +62,5 @@ fn main() {
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
-    }
-}
-
-/// A run killed with SIGKILL skips its guards and leaves mounts and loop
-/// devices behind; the next run releases them (only ours, whose owner
-/// process is gone) before it starts.
-fn reclaim_leftovers() {
-    for action in harness::leaks::reclaim_leaked() {
-        eprintln!("xtask: cleaning up after a killed run: {action}");
     }
 }

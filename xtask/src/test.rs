@@ -83,7 +83,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         },
     )?;
-    step("workflow and action schemas (check-jsonschema)", check_schemas)?;
+    step(
+        "workflow and action schemas (check-jsonschema)",
+        check_schemas,
+    )?;
     step("no loop device left attached", || {
         let left: Vec<AttachedLoop> = leaked_loop_devices()
             .into_iter()
@@ -124,8 +127,16 @@ fn check_schemas() -> anyhow::Result<()> {
     workflows.sort();
     let sh = Shell::new()?;
     sh.change_dir(&root);
-    cmd!(sh, "{checker} --builtin-schema vendor.github-workflows {workflows...}").run()?;
-    cmd!(sh, "{checker} --builtin-schema vendor.github-actions action.yml").run()?;
+    cmd!(
+        sh,
+        "{checker} --builtin-schema vendor.github-workflows {workflows...}"
+    )
+    .run()?;
+    cmd!(
+        sh,
+        "{checker} --builtin-schema vendor.github-actions action.yml"
+    )
+    .run()?;
     Ok(())
 }
 

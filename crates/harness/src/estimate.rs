@@ -243,7 +243,10 @@ mod tests {
         assert_eq!(indirect_blocks(12 + 1024 + 2048, 1024), 1 + 3);
         // A 1 GiB file: 262144 blocks.
         let double: u64 = 262_144 - 12 - 1024;
-        assert_eq!(indirect_blocks(262_144, 1024), 1 + 1 + double.div_ceil(1024));
+        assert_eq!(
+            indirect_blocks(262_144, 1024),
+            1 + 1 + double.div_ceil(1024)
+        );
     }
 
     #[test]

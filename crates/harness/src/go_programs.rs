@@ -1,17 +1,21 @@
 //! Building the Go programs under `fixtures/` with the system Go, once.
 //!
-//! Each [`GoProgram`] names a module directory in `fixtures/` and the
-//! package of its `main`. Its binary goes to `target/go-programs/NAME` and
-//! is rebuilt only when a `.go` file or `go.mod` of the module is newer.
-//! The build is offline (`GOPROXY=off`, `GOTOOLCHAIN=local`) with its
-//! caches under `target/`, so it works in a sandbox without a home
+//! Each [`GoProgram`] names a module directory in `fixtures/`, the package
+//! of its `main`, and the sources it needs, compiled into this crate so
+//! that the installed gate builds them from any directory. The sources are
+//! written to `go-programs/src/NAME-HASH/` and built to
+//! `go-programs/NAME-HASH`, where HASH fingerprints them: a changed source
+//! is a new build, an unchanged one is never rebuilt. `go-programs/` is in
+//! the checkout's `target/` when it exists, else in the testbed's scratch
+//! directory. The build is offline (`GOPROXY=off`, `GOTOOLCHAIN=local`)
+//! with its caches beside it, so it works in a sandbox without a home
 //! directory; it writes to a temporary name and renames, so concurrent test
 //! threads never run a half-written binary.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
-use std::time::SystemTime;
 
 use anyhow::{bail, Context};
 
@@ -22,18 +26,41 @@ pub struct GoProgram {
     pub name: &'static str,
     /// The `main` package, relative to the module (`.` or `./cmd/NAME`).
     pub package: &'static str,
+    /// The files a build needs, `(path in the module, text)`.
+    pub sources: &'static [(&'static str, &'static str)],
 }
 
 /// `fixtures/go-iocopy`: the installer's `io.Copy` between two `*os.File`.
 pub const GO_IOCOPY: GoProgram = GoProgram {
     name: "go-iocopy",
     package: ".",
+    sources: &[
+        ("go.mod", include_str!("../../../fixtures/go-iocopy/go.mod")),
+        (
+            "main.go",
+            include_str!("../../../fixtures/go-iocopy/main.go"),
+        ),
+    ],
 };
 
 /// `fixtures/go-sparsecopy`: the proposed fix, `sparsecopy.CopyFile`.
 pub const GO_SPARSECOPY: GoProgram = GoProgram {
     name: "go-sparsecopy",
     package: "./cmd/go-sparsecopy",
+    sources: &[
+        (
+            "go.mod",
+            include_str!("../../../fixtures/go-sparsecopy/go.mod"),
+        ),
+        (
+            "sparsecopy.go",
+            include_str!("../../../fixtures/go-sparsecopy/sparsecopy.go"),
+        ),
+        (
+            "cmd/go-sparsecopy/main.go",
+            include_str!("../../../fixtures/go-sparsecopy/cmd/go-sparsecopy/main.go"),
+        ),
+    ],
 };
 
 /// The environment every `go` command of the harness runs with: offline,
@@ -50,9 +77,11 @@ pub fn go_env() -> Vec<(&'static str, PathBuf)> {
     ]
 }
 
-/// Where binaries and the Go caches go.
+/// Where sources, binaries and the Go caches go.
 fn build_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/go-programs")
+    crate::cli::checkout_target()
+        .unwrap_or_else(testbed::scratch_dir)
+        .join("go-programs")
 }
 
 impl GoProgram {
@@ -69,12 +98,12 @@ impl GoProgram {
         let _serial = BUILD
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let sources = self.source_dir();
-        let newest_source = newest_source(&sources)?;
+        let mut hasher = DefaultHasher::new();
+        self.sources.hash(&mut hasher);
+        let stem = format!("{}-{:016x}", self.name, hasher.finish());
         let dir = build_root();
-        let binary = dir.join(self.name);
-        if binary.is_file() && modified(&binary)? >= newest_source {
-            return Ok(binary);
+        if dir.join(&stem).is_file() {
+            return Ok(dir.join(&stem));
         }
         let go = testbed::find_tool("go").with_context(|| {
             format!(
@@ -82,13 +111,20 @@ impl GoProgram {
                 self.name
             )
         })?;
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let sources = dir.join("src").join(&stem);
+        for (path, text) in self.sources {
+            let path = sources.join(path);
+            let parent = path.parent().expect("a file in the module");
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
         let dir = dir
             .canonicalize()
             .with_context(|| format!("cannot resolve {}", dir.display()))?;
-        let binary = dir.join(self.name);
-        let partial = dir.join(format!("{}.{}.partial", self.name, std::process::id()));
+        let binary = dir.join(&stem);
+        let partial = dir.join(format!("{stem}.{}.partial", std::process::id()));
         let out = Command::new(go)
             .current_dir(&sources)
             .args(["build", "-trimpath", "-o"])
@@ -110,39 +146,4 @@ impl GoProgram {
             .with_context(|| format!("cannot move the build to {}", binary.display()))?;
         Ok(binary)
     }
-}
-
-/// The latest modification time of `go.mod` and the `.go` files under
-/// `dir` (tests included: rebuilding for a test edit costs a second).
-fn newest_source(dir: &Path) -> anyhow::Result<SystemTime> {
-    let go_mod = modified(&dir.join("go.mod"))?;
-    Ok(newest_go_file(dir)?.map_or(go_mod, |t| t.max(go_mod)))
-}
-
-fn newest_go_file(dir: &Path) -> anyhow::Result<Option<SystemTime>> {
-    let mut newest = None;
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        let path = entry.path();
-        let kind = entry
-            .file_type()
-            .with_context(|| format!("cannot stat {}", path.display()))?;
-        let time = if kind.is_dir() {
-            newest_go_file(&path)?
-        } else if path.extension().is_some_and(|e| e == "go") {
-            Some(modified(&path)?)
-        } else {
-            None
-        };
-        newest = newest.max(time);
-    }
-    Ok(newest)
-}
-
-fn modified(path: &Path) -> anyhow::Result<SystemTime> {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .with_context(|| format!("cannot stat {}", path.display()))
 }

@@ -17,6 +17,7 @@
 //! - [`upgrade`]: the upgrade under a [`Strategy`], and its three verdicts.
 //! - [`run`]: a scenario with copiers and strategies; [`ScenarioReport`].
 //! - [`table`] and [`report`]: what people review.
+//! - [`cli`]: the gate's command line (`sparsecp-gate`, `cargo xtask gate`).
 //! - [`leaks`]: loop devices a run left attached.
 //!
 //! Everything needs root and the e2fsprogs tools; callers check with
@@ -25,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod copier;
 pub mod estimate;
 pub mod go_programs;

@@ -44,8 +44,7 @@ impl CosState {
             .prefix("cos-state-")
             .tempdir()
             .context("cannot create a mount point for COS_STATE")?;
-        let backing =
-            BackingFile::create(&testbed::fresh_image_path("cos-state"), spec.size())?;
+        let backing = BackingFile::create(&testbed::fresh_image_path("cos-state"), spec.size())?;
         let device = LoopDevice::attach(backing.path())?;
         testbed::mkfs(spec.fs, device.path(), &spec.label, &spec.uuid)?;
         let mount = Mount::mount(device.path(), mountpoint.path(), spec.fs, None)?;
@@ -200,8 +199,13 @@ impl StateSnapshot {
     /// written.
     pub fn copy(&self) -> anyhow::Result<StateSnapshot> {
         let path = testbed::fresh_image_path("cos-state");
-        copy_engine::copy(self.backing.path(), &path, &CopyOptions::auto(), &NoProgress)
-            .with_context(|| format!("cannot copy COS_STATE {}", self.backing.path().display()))?;
+        copy_engine::copy(
+            self.backing.path(),
+            &path,
+            &CopyOptions::auto(),
+            &NoProgress,
+        )
+        .with_context(|| format!("cannot copy COS_STATE {}", self.backing.path().display()))?;
         Ok(StateSnapshot {
             backing: BackingFile::adopt(&path)?,
             fs: self.fs,

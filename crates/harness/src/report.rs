@@ -12,17 +12,8 @@ use anyhow::Context;
 
 use crate::measure::du_h;
 use crate::run::{CopierRun, ScenarioReport};
-use crate::upgrade::UpgradeOutcome;
 use crate::table::{self, escape_html, Table};
-
-/// `<workspace>/target/<kind>/<scenario>-<fs>`, where `kind` is
-/// `scenario` or `gate`.
-pub fn default_dir(kind: &str, report: &ScenarioReport) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target")
-        .join(kind)
-        .join(report.scenario.tag())
-}
+use crate::upgrade::UpgradeOutcome;
 
 /// Writes `report.md`, `report.html`, `report.json`, `overview.svg` and
 /// `<copier>.svg` files into `dir`
@@ -61,7 +52,10 @@ pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathB
         doc.para("Ratios are to the installed active.img.");
     }
     if let Some(errors) = table::estimate_table(report).filter(|t| !t.rows.is_empty()) {
-        doc.table("The estimate against what transition.img allocated", &errors);
+        doc.table(
+            "The estimate against what transition.img allocated",
+            &errors,
+        );
     }
     doc.heading(2, "Copiers");
     for run in &report.runs {
@@ -76,7 +70,11 @@ pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathB
         doc.bullets(&copier_facts(run));
         doc.image(&svg_name, &format!("allocation map for {}", run.copier));
         for upgrade in &run.upgrades {
-            let stem = format!("{}-{}", file_stem(&run.copier), file_stem(&upgrade.strategy));
+            let stem = format!(
+                "{}-{}",
+                file_stem(&run.copier),
+                file_stem(&upgrade.strategy)
+            );
             write(
                 &dir.join(format!("{stem}.svg")),
                 render_svg(
@@ -103,7 +101,10 @@ pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathB
             doc.bullets(&upgrade_facts(upgrade, &log));
             doc.image(
                 &format!("{stem}.svg"),
-                &format!("images after each step: {} + {}", run.copier, upgrade.strategy),
+                &format!(
+                    "images after each step: {} + {}",
+                    run.copier, upgrade.strategy
+                ),
             );
         }
     }
@@ -291,7 +292,12 @@ fn upgrade_log(run: &CopierRun, upgrade: &UpgradeOutcome) -> String {
     for problem in &upgrade.problems {
         let _ = writeln!(out, "  - {problem}");
     }
-    let images = [&upgrade.dug_passive, &upgrade.transition, &upgrade.active, &upgrade.passive];
+    let images = [
+        &upgrade.dug_passive,
+        &upgrade.transition,
+        &upgrade.active,
+        &upgrade.passive,
+    ];
     for facts in images.into_iter().flatten().filter(|f| !f.fsck_clean) {
         let _ = write!(out, "\ne2fsck -fn {}:\n{}\n", facts.name, facts.fsck_output);
     }

@@ -288,9 +288,12 @@ pub fn run_upgrade(
         Strategy::DigPassive => {
             let mut cmd = Command::new("fallocate");
             cmd.arg("--dig-holes").arg(&passive);
-            step(state, &mut outcome, "fallocate --dig-holes passive.img", |_| {
-                run_tool(&mut cmd).map(|()| ((), "dug".to_owned()))
-            })?;
+            step(
+                state,
+                &mut outcome,
+                "fallocate --dig-holes passive.img",
+                |_| run_tool(&mut cmd).map(|()| ((), "dug".to_owned())),
+            )?;
             outcome.dug_passive = Some(ImageFacts::measure(&passive)?);
         }
         Strategy::Preflight => {
@@ -315,7 +318,10 @@ pub fn run_upgrade(
             step(state, &mut outcome, "rm passive.img", |_| {
                 std::fs::remove_file(&passive)
                     .with_context(|| format!("cannot remove {}", passive.display()))?;
-                Ok(((), "removed: no fallback image until the rotation".to_owned()))
+                Ok((
+                    (),
+                    "removed: no fallback image until the rotation".to_owned(),
+                ))
             })?;
             outcome.fallback_kept = false;
         }
@@ -438,9 +444,10 @@ fn build_and_rotate(
             }
             Err(e) => {
                 *intact = Some(false);
-                outcome
-                    .problems
-                    .push(format!("cannot read {tree} back from {name}: {}", one_line(&e)));
+                outcome.problems.push(format!(
+                    "cannot read {tree} back from {name}: {}",
+                    one_line(&e)
+                ));
             }
         }
         let facts = ImageFacts::measure(path)?;

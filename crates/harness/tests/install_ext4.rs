@@ -32,7 +32,10 @@ fn harvester_install_table_and_gate_per_copier() {
         "harvester_install_ext4",
         harness::table::render_stable(&report)
     );
-    assert_eq!(harness::du_h(installation.installed.active.allocated), "1.7G");
+    assert_eq!(
+        harness::du_h(installation.installed.active.allocated),
+        "1.7G"
+    );
     for name in ["iocopy", "go-iocopy"] {
         let passive = report.run(name).unwrap().install.passive.as_ref().unwrap();
         assert_eq!(harness::du_h(passive.allocated), "3.1G", "{name}");
@@ -45,7 +48,10 @@ fn harvester_install_table_and_gate_per_copier() {
         "sparsecp-always",
     ] {
         let passive = report.run(name).unwrap().install.passive.as_ref().unwrap();
-        assert!(passive.allocated <= installation.installed.active.allocated, "{name}");
+        assert!(
+            passive.allocated <= installation.installed.active.allocated,
+            "{name}"
+        );
     }
     // The gate: fails on the installer's copies, passes on the fixes.
     insta::assert_snapshot!(verdicts(&report), @r"
@@ -118,7 +124,13 @@ fn harvester_install_on_the_default_8g_partition() {
     testbed::require!("go", "cp", "fallocate", "tune2fs", "blkid");
     testbed::require_fs!(FsKind::Ext4);
     let scenario = Scenario::load("harvester-install-8g").unwrap();
-    let report = harness::run_scenario(&scenario, &Copier::builtins(), &harness::RunOptions::default(), &mut log).unwrap();
+    let report = harness::run_scenario(
+        &scenario,
+        &Copier::builtins(),
+        &harness::RunOptions::default(),
+        &mut log,
+    )
+    .unwrap();
     let _redacted = redacted();
     insta::assert_snapshot!(
         "harvester_install_8g_ext4",

@@ -110,7 +110,12 @@ fn a_preflight_command_gets_its_environment_and_one_that_never_refuses_lets_corr
         value("COS_STATE_BYTES_FREE"),
         upgrade.steps[0].free_before.to_string()
     );
-    for name in ["COS_STATE_DIR", "TRANSITION_IMG", "ACTIVE_IMG", "PASSIVE_IMG"] {
+    for name in [
+        "COS_STATE_DIR",
+        "TRANSITION_IMG",
+        "ACTIVE_IMG",
+        "PASSIVE_IMG",
+    ] {
         assert!(
             std::path::Path::new(&value(name)).is_absolute(),
             "{name}: {seen}"

@@ -49,7 +49,8 @@ pub use mount::Mount;
 pub use scratch::ScratchFs;
 pub use tools::{find_tool, fs_available, skip_reason};
 pub use tree::{
-    copy_tree, generate_tree, tree_digest, tree_listing, tree_stats, TreeListing, TreeSpec, TreeStats,
+    copy_tree, generate_tree, tree_digest, tree_listing, tree_stats, TreeListing, TreeSpec,
+    TreeStats,
 };
 
 /// Size units, to keep test sizes readable (`300 * MIB`).

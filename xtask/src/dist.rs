@@ -32,14 +32,27 @@ struct Binary {
     name: &'static str,
     /// The largest it may be, in bytes.
     max_bytes: u64,
+    /// Its clap definition, for man pages and completions.
+    command: fn() -> clap::Command,
 }
 
 /// What gets shipped; another binary is one more line.
-const BINARIES: &[Binary] = &[Binary {
-    package: "sparsecp",
-    name: "sparsecp",
-    max_bytes: 3 * 1024 * 1024,
-}];
+const BINARIES: &[Binary] = &[
+    Binary {
+        package: "sparsecp",
+        name: "sparsecp",
+        max_bytes: 3 * 1024 * 1024,
+        command: sparsecp::command,
+    },
+    // The gate is a CI tool (it needs root, loop devices and e2fsprogs):
+    // it ships in the tarball, not in the .deb/.rpm of sparsecp.
+    Binary {
+        package: "harness",
+        name: "sparsecp-gate",
+        max_bytes: 12 * 1024 * 1024,
+        command: harness::cli::command,
+    },
+];
 
 /// The shells we generate completions for.
 const SHELLS: [CompletionShell; 3] = [
@@ -137,28 +150,36 @@ fn build_binaries(sh: &Shell, build: &Path, dist: &Path) -> anyhow::Result<Vec<P
     Ok(out)
 }
 
-/// Writes `sparsecp.1` and one page per subcommand (`sparsecp-copy.1`,
-/// ...) into `dir`; returns their paths.
+/// Writes each binary's man pages (`sparsecp.1`, one per subcommand such
+/// as `sparsecp-copy.1`, the same for `sparsecp-gate`) into `dir`; returns
+/// their paths, sorted.
 pub fn write_man_pages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     create_dir(dir)?;
-    clap_mangen::generate_to(sparsecp::command(), dir)
-        .with_context(|| format!("cannot write man pages to {}", dir.display()))?;
+    for b in BINARIES {
+        clap_mangen::generate_to((b.command)(), dir)
+            .with_context(|| format!("cannot write man pages to {}", dir.display()))?;
+    }
     read_dir(dir)
 }
 
-/// Writes bash, zsh and fish completions for sparsecp into `dir`
-/// (`sparsecp.bash`, `_sparsecp`, `sparsecp.fish`); returns their paths.
+/// Writes bash, zsh and fish completions for each binary into `dir`
+/// (`sparsecp.bash`, `_sparsecp`, `sparsecp.fish`, ...); returns their
+/// paths.
 pub fn write_completions(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     create_dir(dir)?;
-    let mut command = sparsecp::command();
-    let name = command.get_name().to_owned();
-    SHELLS
-        .iter()
-        .map(|shell| {
-            clap_complete::generate_to(*shell, &mut command, &name, dir)
-                .with_context(|| format!("cannot write {shell} completions to {}", dir.display()))
-        })
-        .collect()
+    let mut written = Vec::new();
+    for b in BINARIES {
+        let mut command = (b.command)();
+        let name = command.get_name().to_owned();
+        for shell in SHELLS {
+            written.push(
+                clap_complete::generate_to(shell, &mut command, &name, dir).with_context(|| {
+                    format!("cannot write {shell} completions to {}", dir.display())
+                })?,
+            );
+        }
+    }
+    Ok(written)
 }
 
 /// Packs binaries, man pages, completions and the README into
@@ -337,11 +358,22 @@ mod tests {
             [
                 "sparsecp-copy.1",
                 "sparsecp-dig.1",
+                "sparsecp-gate-gate.1",
+                "sparsecp-gate-list.1",
+                "sparsecp-gate-scenario.1",
+                "sparsecp-gate.1",
                 "sparsecp-inspect.1",
                 "sparsecp-verify.1",
                 "sparsecp.1",
             ]
         );
+        let gate = fs::read_to_string(&pages[2]).unwrap();
+        for option in ["copier", "upgrade", "upgrade\\-preflight", "scenario"] {
+            assert!(
+                gate.contains(&format!("\\-\\-{option}")),
+                "--{option} missing"
+            );
+        }
         let copy = fs::read_to_string(&pages[0]).unwrap();
         assert!(copy.starts_with(".ie"), "{copy}");
         for option in ["sparse", "reflink", "fsync", "verify", "no\\-space\\-check"] {
@@ -351,8 +383,8 @@ mod tests {
             );
         }
         let completions = write_completions(&dir.path().join("completions")).unwrap();
-        assert_eq!(completions.len(), 3);
-        for file in &completions {
+        assert_eq!(completions.len(), 6);
+        for file in &completions[..3] {
             let text = fs::read_to_string(file).unwrap();
             for word in [
                 "copy",

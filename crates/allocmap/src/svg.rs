@@ -13,7 +13,7 @@
 use std::fmt::Write;
 
 use crate::bins::{bin_extents, Steps};
-use crate::human::human_bytes;
+use copy_engine::human_bytes;
 use crate::xml::{escape, escape_into};
 use crate::{ImageMap, MapOptions};
 

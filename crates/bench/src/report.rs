@@ -176,7 +176,7 @@ fn case_section(md: &mut String, case: &CaseResult) {
         }
         let allocated = tool.allocated.map_or_else(
             || "-".to_owned(),
-            |a| format!("{:.1} MiB", a as f64 / 1048576.0),
+            copy_engine::human_bytes,
         );
         let mut output = match tool.identical {
             Some(true) => "identical".to_owned(),

@@ -14,6 +14,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::human::human_bytes;
 use crate::layout::{Layout, SourceKind};
 use crate::mover;
 use crate::options::{CopyOptions, ReflinkMode, SparseMode};
@@ -351,7 +352,7 @@ impl CopyPlan {
         let mv = |m: &Move| {
             let scan = m
                 .zero_block
-                .map_or_else(String::new, |b| format!(", zero blocks of {b} B"));
+                .map_or_else(String::new, |b| format!(", zero blocks of {}", human_bytes(b)));
             format!(
                 "{} by {} ({} writes{scan})",
                 m.method,
@@ -379,25 +380,30 @@ impl CopyPlan {
         let total: u64 = self.ranges.iter().map(|r| r.1).sum();
         writeln!(
             f,
-            "{indent}reads: {} ranges, {total} B of {} B",
+            "{indent}reads: {} ranges, {} of {}",
             self.ranges.len(),
-            self.size
+            human_bytes(total),
+            human_bytes(self.size)
         )?;
         match self.space_needed {
-            Some(n) => writeln!(f, "{indent}space needed: {n} B")?,
+            Some(n) => writeln!(f, "{indent}space needed: {} ({n} bytes)", human_bytes(n))?,
             None => writeln!(f, "{indent}space needed: not checked")?,
         }
         writeln!(
             f,
             "{indent}holes: {}",
             match self.holes {
-                Holes::Known(n) => format!("{n} B, known from the source"),
+                Holes::Known(n) => format!("{}, known from the source", human_bytes(n)),
                 Holes::Unwritten => "size minus bytes written".into(),
                 Holes::Measured => "measured after the copy".into(),
                 Holes::NotReported => "not reported".into(),
             }
         )?;
-        write!(f, "{indent}progress total: {} B", self.progress_total)?;
+        write!(
+            f,
+            "{indent}progress total: {}",
+            human_bytes(self.progress_total)
+        )?;
         match &self.strategy {
             Strategy::Clone {
                 fallback: Some(plan),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::human::human_bytes as bytes;
 use crate::layout::SourceKind;
 use crate::options::SparseMode;
 
@@ -226,23 +227,4 @@ impl fmt::Display for DigReport {
             self.seconds
         )
     }
-}
-
-/// Bytes as a person reads them: exact below 1 KiB, else binary units with
-/// two decimals and the exact count.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if v < 1024.0 {
-            break;
-        }
-        v /= 1024.0;
-        unit = u;
-    }
-    format!("{v:.2} {unit}")
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::buffer::AlignedBuf;
 use crate::error::{Error, IoContext};
 use crate::layout::{Layout, SourceKind};
-use crate::report::bytes;
+use crate::human::human_bytes as bytes;
 
 /// The verdict of [`verify`].
 #[derive(Debug, Clone, Serialize)]

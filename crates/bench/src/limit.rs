@@ -74,7 +74,14 @@ pub fn offload_all(
     max_call: u64,
 ) -> anyhow::Result<()> {
     use copy_engine::offload::{copy_ranges, OffloadError};
-    match copy_ranges(input, output, ranges, max_call, &copy_engine::Cancel::new(), |_| {}) {
+    match copy_ranges(
+        input,
+        output,
+        ranges,
+        max_call,
+        &copy_engine::Cancel::new(),
+        |_| {},
+    ) {
         Ok(done) => match done.declined.first() {
             None => Ok(()),
             Some((at, _)) => bail!("copy_file_range declined or the source ended at {at}"),

@@ -228,12 +228,12 @@ fn copy_file(
         opts,
         progress,
     };
-    let holes = execute::execute(&plan, Input::File(src), &run, &mut report)?;
+    let done = execute::execute(&plan, Input::File(src), &run, &mut report)?;
 
     // 5. Report.
     check_unchanged(src, src_path, layout.size, src_meta)?;
     match temp {
-        Some(temp) => finish(report, temp, holes, opts, started),
+        Some(temp) => finish(report, temp, done.holes, opts, started),
         None => {
             report.seconds = started.elapsed().as_secs_f64();
             Ok(report)
@@ -286,14 +286,14 @@ fn copy_stream_to(
         opts,
         progress,
     };
-    let holes = execute::execute(&plan, Input::Stream(reader), &run, &mut report)?;
-    report.size = report.phases.iter().map(|p| p.bytes).max().unwrap_or(0);
+    let done = execute::execute(&plan, Input::Stream(reader), &run, &mut report)?;
+    report.size = done.end;
     match temp {
         Some(temp) => {
             temp.file()
                 .set_len(report.size)
                 .at(temp.path(), "set size")?;
-            finish(report, temp, holes, opts, started)
+            finish(report, temp, done.holes, opts, started)
         }
         None => {
             report.seconds = started.elapsed().as_secs_f64();

@@ -45,25 +45,37 @@ pub(crate) struct Run<'a> {
     pub progress: &'a dyn Progress,
 }
 
-/// Runs `plan` from `input`; returns the destination's hole bytes when the
-/// run knows them without asking the filesystem (see [`Holes`]).
+/// What a run learnt that the plan could not know.
+pub(crate) struct Outcome {
+    /// The destination's hole bytes, when the run knows them without
+    /// asking the filesystem (see [`Holes`]).
+    pub holes: Option<u64>,
+    /// The end of the content copied (a stream's length).
+    pub end: u64,
+}
+
+/// Runs `plan` from `input`.
 pub(crate) fn execute(
     plan: &CopyPlan,
     input: Input<'_>,
     run: &Run<'_>,
     report: &mut CopyReport,
-) -> Result<Option<u64>, Error> {
+) -> Result<Outcome, Error> {
     match (&plan.strategy, input) {
         (Strategy::Clone { punch, fallback }, Input::File(src)) => {
-            if clone(src, *punch, fallback.is_some(), plan.size, run, report)? {
-                return Ok(match plan.holes {
-                    Holes::Known(n) => Some(n),
-                    _ => None,
-                });
-            }
-            match fallback {
-                Some(fallback) => execute(fallback, Input::File(src), run, report),
-                None => unreachable!("clone() fails a declined clone that has no fallback"),
+            match (clone(src, *punch, plan.size, run, report)?, fallback) {
+                (None, _) => Ok(Outcome {
+                    holes: match plan.holes {
+                        Holes::Known(n) => Some(n),
+                        _ => None,
+                    },
+                    end: plan.size,
+                }),
+                (Some(_), Some(fallback)) => execute(fallback, Input::File(src), run, report),
+                (Some(declined), None) => Err(Error::ReflinkUnsupported {
+                    path: run.target.into(),
+                    source: declined,
+                }),
             }
         }
         (Strategy::Clone { .. }, Input::Stream(_)) => {
@@ -75,26 +87,20 @@ pub(crate) fn execute(
 }
 
 /// FICLONE, then (with `punch`) punching the clone's zero blocks. Returns
-/// whether the filesystem shared the extents; a declined clone with no
-/// fallback (`--reflink always`) is an error.
+/// `None` when the filesystem shared the extents, or the errno with which
+/// it declined (nothing was changed then).
 fn clone(
     src: &File,
     punch: bool,
-    can_fall_back: bool,
     size: u64,
     run: &Run<'_>,
     report: &mut CopyReport,
-) -> Result<bool, Error> {
+) -> Result<Option<std::io::Error>, Error> {
     let phase = Instant::now();
-    match sys::clone_file(run.out, src).at(run.target, "reflink")? {
-        CloneOutcome::Cloned => {}
-        CloneOutcome::Unsupported(errno) if !can_fall_back => {
-            return Err(Error::ReflinkUnsupported {
-                path: run.target.into(),
-                source: errno.into(),
-            })
-        }
-        CloneOutcome::Unsupported(_) => return Ok(false),
+    if let CloneOutcome::Unsupported(errno) =
+        sys::clone_file(run.out, src).at(run.target, "reflink")?
+    {
+        return Ok(Some(errno.into()));
     }
     report.reflinked = true;
     report.phases.push(phase_report(
@@ -117,7 +123,7 @@ fn clone(
             phase,
         ));
     }
-    Ok(true)
+    Ok(None)
 }
 
 /// Checks that the destination filesystem has the room the plan needs.
@@ -144,7 +150,7 @@ fn data(
     input: Input<'_>,
     run: &Run<'_>,
     report: &mut CopyReport,
-) -> Result<Option<u64>, Error> {
+) -> Result<Outcome, Error> {
     preflight(plan, run)?;
     let new_file = matches!(run.dest, Destination::NewFile(_));
     if let (Input::File(src), true) = (&input, new_file) {
@@ -155,7 +161,7 @@ fn data(
     let moved = move_data(plan, offload, mv, input, run, report);
     run.progress.finish();
     let (offloaded, moved) = moved?;
-    Ok(match plan.holes {
+    let holes = match plan.holes {
         Holes::Known(n) => Some(n),
         Holes::Unwritten if offloaded == 0 => match moved {
             None => Some(plan.size),
@@ -163,6 +169,10 @@ fn data(
             Some(_) => None,
         },
         Holes::Unwritten | Holes::Measured | Holes::NotReported => None,
+    };
+    Ok(Outcome {
+        holes,
+        end: moved.map_or(plan.size, |m| m.end),
     })
 }
 
@@ -181,24 +191,20 @@ fn move_data(
     let mut offloaded = 0;
     if let (true, Input::File(src)) = (offload, &input) {
         let phase = Instant::now();
-        let done = offload::copy_ranges(
-            src,
-            run.out,
-            ranges,
-            OFFLOAD_CALL,
-            &run.opts.cancel,
-            |n| run.progress.advance(n),
-        )
-        .map_err(|e| match e {
-            OffloadError::Cancelled => Error::Interrupted {
-                path: run.target.into(),
-            },
-            OffloadError::Failed { offset, source } => Error::Io {
-                path: run.src_path.into(),
-                op: format!("copy_file_range at offset {offset}"),
-                source,
-            },
-        })?;
+        let done =
+            offload::copy_ranges(src, run.out, ranges, OFFLOAD_CALL, &run.opts.cancel, |n| {
+                run.progress.advance(n)
+            })
+            .map_err(|e| match e {
+                OffloadError::Cancelled => Error::Interrupted {
+                    path: run.target.into(),
+                },
+                OffloadError::Failed { offset, source } => Error::Io {
+                    path: run.src_path.into(),
+                    op: format!("copy_file_range at offset {offset}"),
+                    source,
+                },
+            })?;
         offloaded = done.copied;
         if done.copied > 0 {
             report.bytes_read += done.copied;

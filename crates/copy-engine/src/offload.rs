@@ -56,8 +56,12 @@ pub fn copy_ranges(
                 return Err(OffloadError::Cancelled);
             }
             let want = (end - pos).min(max_call) as usize;
-            let outcome = sys::copy_range(src, pos, dst, pos, want)
-                .map_err(|source| OffloadError::Failed { offset: pos, source })?;
+            let outcome = sys::copy_range(src, pos, dst, pos, want).map_err(|source| {
+                OffloadError::Failed {
+                    offset: pos,
+                    source,
+                }
+            })?;
             match outcome {
                 RangeOutcome::Copied(n) => {
                     pos += n as u64;

@@ -313,10 +313,8 @@ fn data_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
     };
     // The kernel cannot scan for zeros nor write them densely; it can only
     // copy the data extents, which is exactly a sparse copy without scan.
-    let offload = !zero_scan
-        && !dense
-        && opts.reflink != ReflinkMode::Never
-        && facts.copy_file_range_pays;
+    let offload =
+        !zero_scan && !dense && opts.reflink != ReflinkMode::Never && facts.copy_file_range_pays;
     CopyPlan {
         strategy: if offload {
             Strategy::Offload { fallback: mv }
@@ -337,7 +335,11 @@ fn data_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
 }
 
 fn extent_ranges(layout: &Layout) -> Vec<(u64, u64)> {
-    layout.extents.iter().map(|e| (e.offset, e.length)).collect()
+    layout
+        .extents
+        .iter()
+        .map(|e| (e.offset, e.length))
+        .collect()
 }
 
 impl fmt::Display for CopyPlan {
@@ -350,9 +352,9 @@ impl fmt::Display for CopyPlan {
 impl CopyPlan {
     fn render(&self, f: &mut fmt::Formatter<'_>, indent: &str) -> fmt::Result {
         let mv = |m: &Move| {
-            let scan = m
-                .zero_block
-                .map_or_else(String::new, |b| format!(", zero blocks of {}", human_bytes(b)));
+            let scan = m.zero_block.map_or_else(String::new, |b| {
+                format!(", zero blocks of {}", human_bytes(b))
+            });
             format!(
                 "{} by {} ({} writes{scan})",
                 m.method,
@@ -368,7 +370,11 @@ impl CopyPlan {
             Strategy::Clone { punch, .. } => writeln!(
                 f,
                 "{indent}strategy: ficlone{}",
-                if *punch { ", then punch zero blocks" } else { "" }
+                if *punch {
+                    ", then punch zero blocks"
+                } else {
+                    ""
+                }
             )?,
             Strategy::Offload { fallback } => writeln!(
                 f,

@@ -7,10 +7,10 @@ mod support;
 /// The fault suite (issue #4): out of space, read errors, changing sources, misleading files.
 mod faults;
 
-/// Plans for a table of layouts x options x filesystem facts (insta snapshots; no root).
-mod plans;
 /// Every named layout, every sparse mode, every filesystem: content, holes, allocation.
 mod layouts;
+/// Plans for a table of layouts x options x filesystem facts (insta snapshots; no root).
+mod plans;
 /// Random layouts at 4 KiB +-1 boundaries (proptest), every mode and dig.
 mod properties;
 /// FICLONE on xfs and btrfs, and its refusal on ext4.

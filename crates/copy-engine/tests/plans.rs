@@ -91,7 +91,10 @@ fn options() -> Vec<(&'static str, CopyOptions)> {
         ..CopyOptions::default()
     };
     vec![
-        ("--sparse auto", with(SparseMode::Auto, ReflinkMode::Auto, false)),
+        (
+            "--sparse auto",
+            with(SparseMode::Auto, ReflinkMode::Auto, false),
+        ),
         (
             "--sparse always",
             with(SparseMode::Always, ReflinkMode::Auto, false),

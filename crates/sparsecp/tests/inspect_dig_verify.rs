@@ -33,10 +33,7 @@ fn inspect_text_and_map() {
     let out = sparsecp(&["inspect", "--map", s(&svg), s(&f)]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(
-        text.contains("size       8.0M (8388608 bytes)"),
-        "{text}"
-    );
+    assert!(text.contains("size       8.0M (8388608 bytes)"), "{text}");
     assert!(text.contains("data       4.0K in 1 extents"), "{text}");
     let svg = std::fs::read_to_string(svg).unwrap();
     let mut reader = quick_xml::Reader::from_str(&svg);

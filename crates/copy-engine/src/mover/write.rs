@@ -82,12 +82,13 @@ impl Writer<'_> {
         match self.mode {
             // A FIFO is non-blocking (see `sys::open_fifo_for_writing`):
             // the wait for room watches the cancel flag.
-            WriteMode::Sequential => match sys::write_waiting(self.dst, buf, offset, self.job.cancel)
-            {
-                Ok(()) => {}
-                Err(WaitError::Cancelled) => return Err(self.job.interrupted()),
-                Err(WaitError::Failed { op, err }) => return Err(err).at(path, &op),
-            },
+            WriteMode::Sequential => {
+                match sys::write_waiting(self.dst, buf, offset, self.job.cancel) {
+                    Ok(()) => {}
+                    Err(WaitError::Cancelled) => return Err(self.job.interrupted()),
+                    Err(WaitError::Failed { op, err }) => return Err(err).at(path, &op),
+                }
+            }
             WriteMode::Sparse | WriteMode::Dense => self
                 .dst
                 .write_all_at(buf, offset)

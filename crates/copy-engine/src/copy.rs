@@ -7,9 +7,9 @@
 //!    data extents, what kind of file); resolve the destination (a
 //!    directory means `dst/NAME`, a symlink the file it points to). A
 //!    regular or absent destination gets a temporary in its directory
-//!    (`dest`), and its filesystem's [`FsFacts`]: free bytes, block size,
-//!    whether copy_file_range pays there. A pipe or device is opened to be
-//!    written in place.
+//!    (`open_output`, `dest`), and its filesystem's [`FsFacts`]
+//!    (`fs_facts`): free bytes, block size, whether copy_file_range pays
+//!    there. A pipe or device is opened to be written in place.
 //! 2. **Plan.** [`plan::plan`] turns layout, destination and options into
 //!    a [`CopyPlan`](crate::CopyPlan): the strategy (clone, clone then
 //!    punch, copy_file_range with a fallback, sparse workers, the ring,
@@ -21,10 +21,12 @@
 //! 4. **Execute.** `execute` runs the plan: FICLONE (`sys::clone_file`),
 //!    copy_file_range (`offload`), or a mover (`mover::sparse`'s two
 //!    workers, `mover::ring` with its writer in `mover::write`), and for
-//!    `--sparse always` clones the punching pass (`dig`). Every syscall is
-//!    in `sys`.
+//!    `--sparse always` clones the punching pass (`dig`). Every syscall
+//!    beyond std's plain file I/O (pread, pwrite, stat, rename) is in
+//!    `sys`.
 //! 5. **Report.** The source is checked unchanged (size, change time), the
-//!    destination measured and renamed over the target (`finish`); the
+//!    destination measured and renamed over the target (`complete`,
+//!    `finish`); the
 //!    [`CopyReport`]'s phases carry the method and the worker shape the
 //!    plan chose.
 //!
@@ -141,6 +143,16 @@ enum Existing {
     Special,
 }
 
+impl Existing {
+    /// The regular file the copy will replace, if any.
+    fn old(&self) -> Option<&fs::Metadata> {
+        match self {
+            Existing::Regular(m) => Some(m),
+            Existing::Absent | Existing::Special => None,
+        }
+    }
+}
+
 fn existing(src_meta: Option<&fs::Metadata>, src: &Path, target: &Path) -> Result<Existing, Error> {
     let meta = match fs::metadata(target) {
         Ok(m) => m,
@@ -190,29 +202,12 @@ fn copy_file(
 
     // 1. Gather facts: where the bytes go, and what that filesystem can do.
     let existing = existing(Some(src_meta), src_path, target)?;
-    let (temp, special) = match &existing {
-        Existing::Special => (None, Some(open_special(target, opts)?)),
-        Existing::Regular(_) | Existing::Absent => {
-            report.stale_removed = dest::remove_stale_temporaries(target);
-            let old = match &existing {
-                Existing::Regular(m) => Some(m),
-                _ => None,
-            };
-            let temp = TempFile::create(target, dest::inherited_mode(old, src_meta))?;
-            if let Some(m) = old {
-                dest::adopt_owner(&temp, m)?;
-            }
-            (Some(temp), None)
-        }
-    };
-    let (out, out_path) = match (&temp, &special) {
-        (Some(temp), _) => (temp.file(), temp.path()),
-        (None, Some(file)) => (file, target),
-        (None, None) => unreachable!("a destination is either a temporary or written in place"),
-    };
-    let dest = match temp {
-        Some(_) => Destination::NewFile(fs_facts(Some(src), out, out_path)?),
-        None => Destination::InPlace,
+    let mode = dest::inherited_mode(existing.old(), src_meta);
+    let output = open_output(&existing, target, mode, opts, &mut report)?;
+    let (out, out_path) = output.file_and_path(target);
+    let dest = match output {
+        Output::Temp(_) => Destination::NewFile(fs_facts(Some(src), out, out_path)?),
+        Output::InPlace(_) => Destination::InPlace,
     };
 
     // 2. Plan.
@@ -232,13 +227,7 @@ fn copy_file(
 
     // 5. Report.
     check_unchanged(src, src_path, layout.size, src_meta)?;
-    match temp {
-        Some(temp) => finish(report, temp, done.holes, opts, started),
-        None => {
-            report.seconds = started.elapsed().as_secs_f64();
-            Ok(report)
-        }
-    }
+    complete(report, output, done.holes, opts, started)
 }
 
 /// Copies a stream to `target`: the same steps, planned by
@@ -254,27 +243,12 @@ fn copy_stream_to(
     let mut report = CopyReport::started(label, target, SourceKind::Stream, opts.sparse);
     plan::check_options(SourceKind::Stream, opts).map_err(|r| refused(r, target))?;
     let existing = existing(None, label, target)?;
-    let (temp, special) = match existing {
-        Existing::Special => (None, Some(open_special(target, opts)?)),
-        Existing::Regular(ref m) => {
-            report.stale_removed = dest::remove_stale_temporaries(target);
-            let temp = TempFile::create(target, m.mode() & 0o7777)?;
-            dest::adopt_owner(&temp, m)?;
-            (Some(temp), None)
-        }
-        Existing::Absent => {
-            report.stale_removed = dest::remove_stale_temporaries(target);
-            (Some(TempFile::create(target, 0o666)?), None)
-        }
-    };
-    let (out, out_path) = match (&temp, &special) {
-        (Some(temp), _) => (temp.file(), temp.path()),
-        (None, Some(file)) => (file, target),
-        (None, None) => unreachable!("a destination is either a temporary or written in place"),
-    };
-    let dest = match temp {
-        Some(_) => Destination::NewFile(fs_facts(None, out, target)?),
-        None => Destination::InPlace,
+    let mode = existing.old().map_or(0o666, |m| m.mode() & 0o7777);
+    let output = open_output(&existing, target, mode, opts, &mut report)?;
+    let (out, out_path) = output.file_and_path(target);
+    let dest = match output {
+        Output::Temp(_) => Destination::NewFile(fs_facts(None, out, target)?),
+        Output::InPlace(_) => Destination::InPlace,
     };
     let plan = plan::plan_stream(&dest, opts);
     let run = Run {
@@ -288,14 +262,63 @@ fn copy_stream_to(
     };
     let done = execute::execute(&plan, Input::Stream(reader), &run, &mut report)?;
     report.size = done.end;
-    match temp {
-        Some(temp) => {
-            temp.file()
-                .set_len(report.size)
-                .at(temp.path(), "set size")?;
-            finish(report, temp, done.holes, opts, started)
+    if let Output::Temp(temp) = &output {
+        temp.file().set_len(done.end).at(temp.path(), "set size")?;
+    }
+    complete(report, output, done.holes, opts, started)
+}
+
+/// The destination opened for writing.
+enum Output {
+    /// A temporary in the target's directory, renamed over it at the end.
+    Temp(TempFile),
+    /// The target itself (a pipe, device, `/dev/null`), written in place.
+    InPlace(File),
+}
+
+impl Output {
+    /// The open file and where it is.
+    fn file_and_path<'a>(&'a self, target: &'a Path) -> (&'a File, &'a Path) {
+        match self {
+            Output::Temp(temp) => (temp.file(), temp.path()),
+            Output::InPlace(file) => (file, target),
         }
-        None => {
+    }
+}
+
+/// Opens where the copy writes: a pipe or device in place; otherwise,
+/// after removing temporaries of killed copies, a temporary with `mode`
+/// and the owner of the file it will replace.
+fn open_output(
+    existing: &Existing,
+    target: &Path,
+    mode: u32,
+    opts: &CopyOptions,
+    report: &mut CopyReport,
+) -> Result<Output, Error> {
+    if let Existing::Special = existing {
+        return Ok(Output::InPlace(open_special(target, opts)?));
+    }
+    report.stale_removed = dest::remove_stale_temporaries(target);
+    let temp = TempFile::create(target, mode)?;
+    if let Some(m) = existing.old() {
+        dest::adopt_owner(&temp, m)?;
+    }
+    Ok(Output::Temp(temp))
+}
+
+/// Renames a temporary over the target ([`finish`]); a destination
+/// written in place is complete already.
+fn complete(
+    mut report: CopyReport,
+    output: Output,
+    holes: Option<u64>,
+    opts: &CopyOptions,
+    started: Instant,
+) -> Result<CopyReport, Error> {
+    match output {
+        Output::Temp(temp) => finish(report, temp, holes, opts, started),
+        Output::InPlace(_) => {
             report.seconds = started.elapsed().as_secs_f64();
             Ok(report)
         }

@@ -14,6 +14,7 @@
 //! - [`measure`]: sizes, allocation, label and fsck of an image.
 //! - [`verdict`]: the gate's judgement of one copy.
 //! - [`estimate`]: what an upgrade's transition.img will allocate.
+//! - [`strategy`]: what runs before the upgrade builds transition.img.
 //! - [`upgrade`]: the upgrade under a [`Strategy`], and its three verdicts.
 //! - [`run`]: a scenario with copiers and strategies; [`ScenarioReport`].
 //! - [`table`] and [`report`]: what people review.
@@ -38,6 +39,7 @@ pub mod partition;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod strategy;
 pub mod table;
 pub mod upgrade;
 pub mod verdict;

@@ -132,6 +132,44 @@ impl UpgradeOutcome {
     }
 }
 
+impl UpgradeOutcome {
+    /// Whether the ext2 image at `path` holds the tree whose digest is
+    /// `digest` (`tree` names it in the problem noted when it does not).
+    fn check_tree(&mut self, path: &std::path::Path, tree: &str, digest: u64) -> bool {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        match tree_digest_on_image(path) {
+            Ok(found) if found == digest => true,
+            Ok(_) => {
+                self.problems.push(format!(
+                    "{name} does not hold {tree}: its files read back different bytes"
+                ));
+                false
+            }
+            Err(e) => {
+                self.problems.push(format!(
+                    "cannot read {tree} back from {name}: {}",
+                    one_line(&e)
+                ));
+                false
+            }
+        }
+    }
+
+    /// Measures active.img or passive.img (by `label`) at the end, noting
+    /// a wrong label or fsck errors as problems.
+    fn record_image(&mut self, path: &std::path::Path, label: &str) -> anyhow::Result<()> {
+        let facts = ImageFacts::measure(path)?;
+        self.problems
+            .extend(facts.label_and_fsck_problems(label, ""));
+        if label == ACTIVE_LABEL {
+            self.active = Some(facts);
+        } else {
+            self.passive = Some(facts);
+        }
+        Ok(())
+    }
+}
+
 /// The images before the upgrade, to tell a refusal that changed nothing.
 struct Before {
     active: u64,
@@ -312,49 +350,11 @@ fn build_and_rotate(
             .context("cannot move transition.img to active.img")?;
         Ok(((), "active -> passive, transition -> active".to_owned()))
     })?;
-    for (path, label, tree, digest, intact) in [
-        (
-            &active,
-            ACTIVE_LABEL,
-            "the new tree",
-            image.tree_digest,
-            &mut outcome.new_tree_intact,
-        ),
-        (
-            &passive,
-            PASSIVE_LABEL,
-            "the installed tree",
-            installed.tree_digest,
-            &mut outcome.old_tree_intact,
-        ),
-    ] {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let name = name.unwrap_or_default();
-        match tree_digest_on_image(path) {
-            Ok(found) => {
-                *intact = Some(found == digest);
-                if found != digest {
-                    outcome.problems.push(format!(
-                        "{name} does not hold {tree}: its files read back different bytes"
-                    ));
-                }
-            }
-            Err(e) => {
-                *intact = Some(false);
-                outcome.problems.push(format!(
-                    "cannot read {tree} back from {name}: {}",
-                    one_line(&e)
-                ));
-            }
-        }
-        let facts = ImageFacts::measure(path)?;
-        check_image(&facts, label, &mut outcome.problems);
-        if label == ACTIVE_LABEL {
-            outcome.active = Some(facts);
-        } else {
-            outcome.passive = Some(facts);
-        }
-    }
+    outcome.new_tree_intact = Some(outcome.check_tree(&active, "the new tree", image.tree_digest));
+    outcome.old_tree_intact =
+        Some(outcome.check_tree(&passive, "the installed tree", installed.tree_digest));
+    outcome.record_image(&active, ACTIVE_LABEL)?;
+    outcome.record_image(&passive, PASSIVE_LABEL)?;
     Ok(())
 }
 
@@ -391,13 +391,7 @@ fn check_refusal(
             });
         }
         if now.is_some() {
-            let facts = ImageFacts::measure(path)?;
-            check_image(&facts, label, &mut outcome.problems);
-            if label == ACTIVE_LABEL {
-                outcome.active = Some(facts);
-            } else {
-                outcome.passive = Some(facts);
-            }
+            outcome.record_image(path, label)?;
         }
     }
     outcome.images_unchanged = Some(unchanged);
@@ -424,23 +418,6 @@ pub fn judge_upgrade(outcome: &UpgradeOutcome) -> UpgradeVerdict {
         UpgradeVerdict::Upgraded
     } else {
         UpgradeVerdict::Corrupted
-    }
-}
-
-/// Adds a problem unless the image checks clean and carries `label`.
-fn check_image(facts: &ImageFacts, label: &str, problems: &mut Vec<String>) {
-    if facts.label.as_deref() != Some(label) {
-        problems.push(format!(
-            "{} is labelled {:?}, not {label}",
-            facts.name,
-            facts.label.as_deref().unwrap_or("")
-        ));
-    }
-    if !facts.fsck_clean {
-        problems.push(format!(
-            "fsck -fn finds errors in {}: {}",
-            facts.name, facts.fsck_summary
-        ));
     }
 }
 

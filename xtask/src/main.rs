@@ -5,6 +5,7 @@
 //! printing, and the order of steps.
 
 mod bench;
+mod dist;
 mod gate;
 mod scenario;
 mod test;
@@ -24,16 +25,19 @@ struct Cli {
 enum Command {
     /// Replays an installer scenario with copiers; prints the table and
     /// writes a report folder under target/scenario/.
-    Scenario(scenario::Args),
+    Scenario(harness::cli::ScenarioCmdArgs),
     /// Fails unless a copier keeps passive.img as sparse as active.img,
     /// identical, labelled, clean, and the upgrade fitting.
-    Gate(gate::Args),
+    Gate(harness::cli::GateArgs),
     /// Everything CI runs: fmt, clippy, all tests with snapshot checks,
     /// and a check that no loop device was left behind.
     Test(test::Args),
     /// Benchmarks sparsecp against GNU cp and friends (release build);
     /// writes target/bench/report.md, report.json and a plot.
     Bench(bench::Args),
+    /// Release artefacts in target/dist/: stripped binaries, man pages,
+    /// completions, a .tar.gz, a .deb, an .rpm and SHA256SUMS.
+    Dist(dist::Args),
     /// House rules: module docs, unsafe only where allowed, no pending
     /// snapshots, no cleanup that hits others' devices.
     Tidy,
@@ -45,26 +49,18 @@ fn main() {
         cli.command,
         Command::Scenario(_) | Command::Gate(_) | Command::Test(_)
     ) {
-        reclaim_leftovers();
+        harness::cli::reclaim_leftovers("xtask");
     }
     let result = match cli.command {
         Command::Scenario(args) => scenario::run(args),
         Command::Gate(args) => gate::run(args),
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Dist(args) => dist::run(args),
         Command::Tidy => tidy::run(&test::workspace_root()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
-    }
-}
-
-/// A run killed with SIGKILL skips its guards and leaves mounts and loop
-/// devices behind; the next run releases them (only ours, whose owner
-/// process is gone) before it starts.
-fn reclaim_leftovers() {
-    for action in testbed::leaks::reclaim_leaked() {
-        eprintln!("xtask: cleaning up after a killed run: {action}");
     }
 }

@@ -4,14 +4,20 @@
 //! 1. `cargo xtask tidy` (house rules, see `tidy.rs`)
 //! 2. `cargo fmt --all -- --check`
 //! 3. `cargo clippy --workspace --all-targets -- -D warnings`
-//! 4. `cargo insta test --workspace --check --unreferenced=reject`, with
+//! 4. `go test ./...` in `fixtures/go-sparsecopy` (the Go fix's table
+//!    tests), when `go` is installed (it is in CI; without it the step
+//!    says it skips)
+//! 5. `cargo insta test --workspace --check --unreferenced=reject`, with
 //!    `PROPTEST_CASES=2000` (runs every test, the loop-device ones too)
-//! 5. no loop device backed by our images is left attached.
+//! 6. the GitHub workflows and action.yml against GitHub's schemas
+//!    (check-jsonschema's built-in ones; `.ci/setup` installs it)
+//! 7. no loop device backed by our images is left attached.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use harness::go_programs::{go_env, GO_SPARSECOPY};
 use testbed::leaks::{leaked_loop_devices, our_loop_devices, AttachedLoop};
 use xshell::{cmd, Shell};
 
@@ -50,6 +56,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         },
     )?;
+    step("go test ./... in fixtures/go-sparsecopy", || {
+        let Some(go) = testbed::find_tool("go") else {
+            eprintln!("xtask test: SKIP go test: `go` is not installed (golang-go)");
+            return Ok(());
+        };
+        let _in_module = sh.push_dir(GO_SPARSECOPY.source_dir());
+        let mut go_test = cmd!(sh, "{go} test ./...");
+        for (key, value) in go_env() {
+            go_test = go_test.env(key, value);
+        }
+        go_test.run()?;
+        Ok(())
+    })?;
     let cases = args.proptest_cases.to_string();
     step(
         "cargo insta test --workspace --check --unreferenced=reject",
@@ -63,6 +82,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .context("tests failed (a snapshot change needs `cargo insta review`)")?;
             Ok(())
         },
+    )?;
+    step(
+        "workflow and action schemas (check-jsonschema)",
+        check_schemas,
     )?;
     step("no loop device left attached", || {
         let left: Vec<AttachedLoop> = leaked_loop_devices()
@@ -82,6 +105,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "xtask test: all steps passed in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Checks `.github/workflows/*.yml` and `action.yml` against the schemas
+/// check-jsonschema ships (no network); skipped, saying so, without it.
+fn check_schemas() -> anyhow::Result<()> {
+    let root = workspace_root();
+    let Some(checker) = testbed::find_tool("check-jsonschema") else {
+        eprintln!(
+            "xtask test: SKIP the schema check: check-jsonschema is not installed \
+             (.ci/setup installs it; or pip install check-jsonschema)"
+        );
+        return Ok(());
+    };
+    let mut workflows: Vec<std::path::PathBuf> = std::fs::read_dir(root.join(".github/workflows"))
+        .context("cannot list .github/workflows")?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    workflows.sort();
+    let sh = Shell::new()?;
+    sh.change_dir(&root);
+    cmd!(
+        sh,
+        "{checker} --builtin-schema vendor.github-workflows {workflows...}"
+    )
+    .run()?;
+    cmd!(
+        sh,
+        "{checker} --builtin-schema vendor.github-actions action.yml"
+    )
+    .run()?;
     Ok(())
 }
 

@@ -30,12 +30,12 @@
 
 mod bins;
 mod from_layout;
-mod human;
 mod svg;
 pub mod xml;
 
 pub use bins::{bin_extents, Bin};
-pub use human::human_bytes;
+/// Byte counts as `du -h` prints them (kept in copy-engine, the lowest crate).
+pub use copy_engine::human_bytes;
 pub use svg::render_svg;
 
 /// What kind of allocation an extent is.

@@ -15,9 +15,9 @@
 use std::fmt::Write;
 
 use crate::bins::{bin_extents, Steps};
-use crate::human::human_bytes;
 use crate::xml::{close, Element};
 use crate::{ImageMap, MapOptions};
+use copy_engine::human_bytes;
 
 /// Space around the drawing.
 const MARGIN: u32 = 16;

@@ -255,7 +255,7 @@ fn blockdev(lab: &mut Lab) -> anyhow::Result<Case> {
         "blockdev",
         format!(
             "loop block device over active.img -> file on ext4 ({} of zero detection)",
-            allocmap::human_bytes(facts.size)
+            copy_engine::human_bytes(facts.size)
         ),
         format!("{} over active.img, {}", src.display(), facts.describe()),
         src.clone(),
@@ -379,7 +379,7 @@ fn reflink(lab: &mut Lab, kind: FsKind, name: &'static str) -> anyhow::Result<Ca
         .next_multiple_of(GIB / 4);
     eprintln!(
         "setting up: {kind} of {} on a loop device",
-        allocmap::human_bytes(size)
+        copy_engine::human_bytes(size)
     );
     let fs =
         ScratchFs::new(kind, size).with_context(|| format!("cannot make the {kind} filesystem"))?;

@@ -52,8 +52,8 @@ impl FileFacts {
     pub fn describe(&self) -> String {
         format!(
             "{} logical, {} allocated, {} data extent{}",
-            allocmap::human_bytes(self.size),
-            allocmap::human_bytes(self.allocated),
+            copy_engine::human_bytes(self.size),
+            copy_engine::human_bytes(self.allocated),
             self.extents,
             if self.extents == 1 { "" } else { "s" }
         )
@@ -106,21 +106,8 @@ pub fn refresh_dense(master: &Path, dst: &Path) -> anyhow::Result<()> {
         .open(dst)
         .with_context(|| format!("cannot create {}", dst.display()))?;
     let size = input.metadata()?.len();
-    let (mut off_in, mut off_out) = (0u64, 0u64);
-    while off_in < size {
-        let want = (size - off_in).min(GIB) as usize;
-        let n = rustix::fs::copy_file_range(
-            &input,
-            Some(&mut off_in),
-            &output,
-            Some(&mut off_out),
-            want,
-        )
+    crate::limit::offload_all(&input, &output, &[(0, size)], GIB)
         .with_context(|| format!("cannot copy {} to {}", master.display(), dst.display()))?;
-        if n == 0 {
-            bail!("{} ended early at {off_in}", master.display());
-        }
-    }
     let allocated = output.metadata()?.blocks() * 512;
     if allocated < size {
         bail!(

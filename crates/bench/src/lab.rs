@@ -83,7 +83,7 @@ impl Lab {
             let size = (4 * self.active_size() + 2 * GIB).next_multiple_of(GIB);
             eprintln!(
                 "setting up: ext4 of {} on a loop device",
-                allocmap::human_bytes(size)
+                copy_engine::human_bytes(size)
             );
             // noinit_itable: no background inode-table zeroing competing
             // with the timed runs for the disk.
@@ -102,7 +102,7 @@ impl Lab {
         let path = self.ext4()?.join("active.img");
         eprintln!(
             "setting up: building active.img ({} logical) the installer's way (harvester-install scenario)",
-            allocmap::human_bytes(self.active_size())
+            copy_engine::human_bytes(self.active_size())
         );
         let (scenario, facts) = fixtures::build_active_image(&path, self.scale)?;
         eprintln!(

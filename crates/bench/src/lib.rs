@@ -127,7 +127,9 @@ pub fn run(config: &Config, cancel: &AtomicBool) -> anyhow::Result<Report> {
     let started = Instant::now();
     let load_before = system::load_average();
     let bench = std::env::current_exe().context("cannot find this executable")?;
-    let go_iocopy = harness::go_iocopy::binary().map_err(|e| format!("{e:#}"));
+    let go_iocopy = harness::go_programs::GO_IOCOPY
+        .binary()
+        .map_err(|e| format!("{e:#}"));
     let tools = Tools {
         sparsecp: config.sparsecp.clone(),
         bench,

@@ -59,25 +59,38 @@ fn open_pair(src: &Path, dst: &Path) -> anyhow::Result<(File, u64, File)> {
 /// of `src` into it: one read and one write of the allocated bytes.
 pub fn copy_extents(src: &Path, dst: &Path) -> anyhow::Result<()> {
     let (input, size, output) = open_pair(src, dst)?;
-    for (offset, length) in data_extents(&input, size)? {
-        let end = offset + length;
-        let (mut off_in, mut off_out) = (offset, offset);
-        while off_in < end {
-            let want = (end - off_in).min(CHUNK) as usize;
-            let n = rustix::fs::copy_file_range(
-                &input,
-                Some(&mut off_in),
-                &output,
-                Some(&mut off_out),
-                want,
-            )
-            .with_context(|| format!("copy_file_range at {off_in} failed"))?;
-            if n == 0 {
-                bail!("{} ended early at {off_in}", src.display());
-            }
+    let extents = data_extents(&input, size)?;
+    offload_all(&input, &output, &extents, CHUNK)
+        .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))
+}
+
+/// Copies `ranges` of `input` into `output` with copy-engine's
+/// copy_file_range loop, `max_call` bytes at most per call; a range the
+/// kernel declines (or a source that ends early) is an error here.
+pub fn offload_all(
+    input: &File,
+    output: &File,
+    ranges: &[(u64, u64)],
+    max_call: u64,
+) -> anyhow::Result<()> {
+    use copy_engine::offload::{copy_ranges, OffloadError};
+    match copy_ranges(
+        input,
+        output,
+        ranges,
+        max_call,
+        &copy_engine::Cancel::new(),
+        |_| {},
+    ) {
+        Ok(done) => match done.declined.first() {
+            None => Ok(()),
+            Some((at, _)) => bail!("copy_file_range declined or the source ended at {at}"),
+        },
+        Err(OffloadError::Failed { offset, source }) => {
+            Err(source).with_context(|| format!("copy_file_range at {offset} failed"))
         }
+        Err(OffloadError::Cancelled) => bail!("cancelled"),
     }
-    Ok(())
 }
 
 /// Reads the data extents of `src` once, discarding the bytes: the floor

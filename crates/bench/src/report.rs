@@ -171,10 +171,9 @@ fn case_section(md: &mut String, case: &CaseResult) {
                 None => md.push_str(" - |"),
             }
         }
-        let allocated = tool.allocated.map_or_else(
-            || "-".to_owned(),
-            |a| format!("{:.1} MiB", a as f64 / 1048576.0),
-        );
+        let allocated = tool
+            .allocated
+            .map_or_else(|| "-".to_owned(), copy_engine::human_bytes);
         let mut output = match tool.identical {
             Some(true) => "identical".to_owned(),
             Some(false) => "**differs**".to_owned(),

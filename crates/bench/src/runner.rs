@@ -324,5 +324,5 @@ pub fn describe_report(stdout: &str) -> Option<String> {
         });
     }
     let punched = value.get("punched")?.as_u64()?;
-    Some(format!("punched {}", allocmap::human_bytes(punched)))
+    Some(format!("punched {}", copy_engine::human_bytes(punched)))
 }

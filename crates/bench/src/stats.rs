@@ -107,7 +107,8 @@ pub fn human_seconds(seconds: f64) -> String {
     }
 }
 
-/// KiB as MiB with one decimal: `3.2 MiB`.
+/// A peak RSS in KiB, in the workspace's one byte style
+/// (`copy_engine::human_bytes`, like `du -h`): `3.2M`.
 pub fn human_rss(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
+    copy_engine::human_bytes(kib * 1024)
 }

@@ -40,7 +40,7 @@ fn durations_and_rss_read_naturally() {
     assert_eq!(human_seconds(0.123_4), "123.4 ms");
     assert_eq!(human_seconds(1.234), "1.23 s");
     assert_eq!(human_seconds(612.0), "612 s");
-    assert_eq!(human_rss(7 * 1024 + 512), "7.5 MiB");
+    assert_eq!(human_rss(7 * 1024 + 512), "7.5M");
 }
 
 #[test]

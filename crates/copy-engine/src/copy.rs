@@ -1,23 +1,54 @@
 //! The copy: from a source path (file, block device, stream) to a
 //! destination that is replaced atomically, keeping holes as the sparse
-//! mode promises, and reporting what happened.
+//! mode promises, and reporting what happened. A copy is five steps, in
+//! this order, each a call in [`copy_file`]:
+//!
+//! 1. **Gather facts.** Open the source and read its [`Layout`] (size,
+//!    data extents, what kind of file); resolve the destination (a
+//!    directory means `dst/NAME`, a symlink the file it points to). A
+//!    regular or absent destination gets a temporary in its directory
+//!    (`open_output`, `dest`), and its filesystem's [`FsFacts`]
+//!    (`fs_facts`): free bytes, block size, whether copy_file_range pays
+//!    there. A pipe or device is opened to be written in place.
+//! 2. **Plan.** [`plan::plan`] turns layout, destination and options into
+//!    a [`CopyPlan`](crate::CopyPlan): the strategy (clone, clone then
+//!    punch, copy_file_range with a fallback, sparse workers, the ring,
+//!    sequential writes), the ranges to read, the space needed, how holes
+//!    will be counted. Nothing is decided after this.
+//! 3. **Preflight.** Options no plan can satisfy were refused first
+//!    ([`plan::check_options`]); the space check runs before any data
+//!    moves (after a declined clone, since a clone needs no space).
+//! 4. **Execute.** `execute` runs the plan: FICLONE (`sys::clone_file`),
+//!    copy_file_range (`offload`), or a mover (`mover::sparse`'s two
+//!    workers, `mover::ring` with its writer in `mover::write`), and for
+//!    `--sparse always` clones the punching pass (`dig`). Every syscall
+//!    beyond std's plain file I/O (pread, pwrite, stat, rename) is in
+//!    `sys`.
+//! 5. **Report.** The source is checked unchanged (size, change time), the
+//!    destination measured and renamed over the target (`complete`,
+//!    `finish`); the
+//!    [`CopyReport`]'s phases carry the method and the worker shape the
+//!    plan chose.
+//!
+//! Streams ([`copy_stream`], or a FIFO source) take the same steps with
+//! [`plan::plan_stream`]: read front to back through the ring.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::dest::{self, TempFile};
-use crate::dig;
 use crate::error::{Error, IoContext};
-use crate::layout::{Extent, Layout, SourceKind};
-use crate::mover::{self, Job, Source, WriteMode};
-use crate::options::{CopyOptions, ReflinkMode, SparseMode};
+use crate::execute::{self, Input, Run};
+use crate::layout::{Layout, SourceKind};
+use crate::options::CopyOptions;
+use crate::plan::{self, Destination, FsFacts, Refusal};
 use crate::progress::Progress;
-use crate::report::{CopyReport, Method, Phase, PhaseReport};
+use crate::report::CopyReport;
 use crate::stream::CancellableReader;
-use crate::sys::{self, CloneOutcome, RangeOutcome};
+use crate::sys::{self, WaitError};
 
 /// Copies `src` to `dst`.
 ///
@@ -34,11 +65,12 @@ pub fn copy(
     // open(2) of a FIFO with no writer blocks, out of SIGINT's reach (see
     // `stream`): open it non-blocking; the stream reader waits in poll.
     let fifo = fs::metadata(src).is_ok_and(|m| m.file_type().is_fifo());
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(if fifo { libc::O_NONBLOCK } else { 0 })
-        .open(src)
-        .at(src, "open")?;
+    let file = if fifo {
+        sys::open_read_nonblocking(src)
+    } else {
+        File::open(src)
+    }
+    .at(src, "open")?;
     let meta = file.metadata().at(src, "stat")?;
     if meta.is_dir() {
         return Err(Error::Unsupported {
@@ -111,6 +143,16 @@ enum Existing {
     Special,
 }
 
+impl Existing {
+    /// The regular file the copy will replace, if any.
+    fn old(&self) -> Option<&fs::Metadata> {
+        match self {
+            Existing::Regular(m) => Some(m),
+            Existing::Absent | Existing::Special => None,
+        }
+    }
+}
+
 fn existing(src_meta: Option<&fs::Metadata>, src: &Path, target: &Path) -> Result<Existing, Error> {
     let meta = match fs::metadata(target) {
         Ok(m) => m,
@@ -134,15 +176,15 @@ fn existing(src_meta: Option<&fs::Metadata>, src: &Path, target: &Path) -> Resul
     if meta.file_type().is_file() {
         // Root may write anything; others should not replace a file they
         // could not have written to.
-        rustix::fs::access(target, rustix::fs::Access::WRITE_OK)
-            .map_err(std::io::Error::from)
-            .at(target, "destination is not writable")?;
+        sys::check_writable(target).at(target, "destination is not writable")?;
         Ok(Existing::Regular(meta))
     } else {
         Ok(Existing::Special)
     }
 }
 
+/// Copies the seekable source `src` (layout `layout`) to `target`: the
+/// five steps of the module docs.
 fn copy_file(
     src: &File,
     src_meta: &fs::Metadata,
@@ -152,208 +194,44 @@ fn copy_file(
     progress: &dyn Progress,
 ) -> Result<CopyReport, Error> {
     let started = Instant::now();
-    let src_path = layout.path.clone();
-    if opts.sparse == SparseMode::Never && opts.reflink == ReflinkMode::Always {
-        return Err(Error::Unsupported {
-            path: target.into(),
-            reason: "--reflink always cannot make a fully allocated (--sparse never) copy".into(),
-        });
-    }
-    let mut report = CopyReport::started(&src_path, target, layout.kind, opts.sparse);
+    let src_path = layout.path.as_path();
+    plan::check_options(layout.kind, opts).map_err(|r| refused(r, target))?;
+    let mut report = CopyReport::started(src_path, target, layout.kind, opts.sparse);
     report.size = layout.size;
     report.source_allocated = (layout.kind != SourceKind::BlockDevice).then_some(layout.allocated);
-    let existing = existing(Some(src_meta), &src_path, target)?;
-    if let Existing::Special = existing {
-        let out = open_special(target, opts)?;
-        let ranges = ranges(&layout.extents);
-        let job = Job {
-            fill_to: Some(layout.size),
-            ..job(&src_path, target, opts, progress)
-        };
-        progress.start("copy", layout.size);
-        let phase = Instant::now();
-        let moved = mover::move_data(
-            Source::Ranges {
-                file: src,
-                ranges: &ranges,
-                size: layout.size,
-            },
-            &out,
-            &job,
-        );
-        progress.finish();
-        let moved = moved?;
-        check_unchanged(src, &src_path, layout.size, src_meta)?;
-        report.bytes_read = moved.read;
-        report.bytes_written = moved.written;
-        report.phases.push(phase_report(
-            Phase::Data,
-            Method::Sequential,
-            layout.size,
-            phase,
-        ));
-        report.seconds = started.elapsed().as_secs_f64();
-        return Ok(report);
-    }
 
-    report.stale_removed = dest::remove_stale_temporaries(target);
-    let old = match &existing {
-        Existing::Regular(m) => Some(m),
-        _ => None,
+    // 1. Gather facts: where the bytes go, and what that filesystem can do.
+    let existing = existing(Some(src_meta), src_path, target)?;
+    let mode = dest::inherited_mode(existing.old(), src_meta);
+    let output = open_output(&existing, target, mode, opts, &mut report)?;
+    let (out, out_path) = output.file_and_path(target);
+    let dest = match output {
+        Output::Temp(_) => Destination::NewFile(fs_facts(Some(src), out, out_path)?),
+        Output::InPlace(_) => Destination::InPlace,
     };
-    let temp = TempFile::create(target, dest::inherited_mode(old, src_meta))?;
-    if let Some(m) = old {
-        dest::adopt_owner(&temp, m)?;
-    }
-    let out = temp.file();
-    let (_, block) = sys::fs_space(out).at(temp.path(), "statvfs")?;
 
-    if opts.sparse != SparseMode::Never && opts.reflink != ReflinkMode::Never {
-        let phase = Instant::now();
-        match sys::clone_file(out, src).at(target, "reflink")? {
-            CloneOutcome::Cloned => {
-                report.reflinked = true;
-                report.phases.push(phase_report(
-                    Phase::Clone,
-                    Method::Ficlone,
-                    layout.size,
-                    phase,
-                ));
-                // A clone shares the source's extents at the same offsets, so
-                // it has the holes the source's layout shows: no second
-                // SEEK_DATA/SEEK_HOLE walk (5 of the 13 ms of a 3 GiB clone
-                // with 1,256 extents on btrfs). After a punch, count them.
-                let holes = (opts.sparse != SparseMode::Always).then(|| layout.hole_bytes());
-                if opts.sparse == SparseMode::Always {
-                    let phase = Instant::now();
-                    let punched = dig::punch_zero_blocks(out, temp.path(), &opts.cancel, progress)?;
-                    report.zeros_to_holes = punched;
-                    report.phases.push(phase_report(
-                        Phase::Punch,
-                        Method::PunchHole,
-                        layout.size,
-                        phase,
-                    ));
-                }
-                check_unchanged(src, &src_path, layout.size, src_meta)?;
-                return finish(report, temp, holes, opts, started);
-            }
-            CloneOutcome::Unsupported(errno) if opts.reflink == ReflinkMode::Always => {
-                return Err(Error::ReflinkUnsupported {
-                    path: target.into(),
-                    source: errno.into(),
-                });
-            }
-            CloneOutcome::Unsupported(_) => {}
-        }
-    }
+    // 2. Plan.
+    let plan = plan::plan(&layout, &dest, opts);
 
-    let zero_scan = match opts.sparse {
-        SparseMode::Never => false,
-        SparseMode::Always => true,
-        SparseMode::Auto => layout.is_sparse() || !layout.kind.reports_holes(),
+    // 3 and 4. Preflight and execute.
+    let run = Run {
+        src_path,
+        target,
+        out,
+        out_path,
+        dest: &dest,
+        opts,
+        progress,
     };
-    let mode = if opts.sparse == SparseMode::Never {
-        WriteMode::Dense
-    } else {
-        WriteMode::Sparse
-    };
-    let needed = match mode {
-        WriteMode::Dense => round_up(layout.size, block),
-        _ => layout
-            .extents
-            .iter()
-            .map(|e| round_up(e.end(), block) - e.offset / block * block)
-            .sum(),
-    };
-    if !opts.no_space_check {
-        let (available, _) = sys::fs_space(out).at(temp.path(), "statvfs")?;
-        if needed > available {
-            return Err(Error::NoSpace {
-                path: target.into(),
-                needed,
-                available,
-            });
-        }
-    }
-    out.set_len(layout.size).at(temp.path(), "set size")?;
-    sys::advise_sequential(src);
+    let done = execute::execute(&plan, Input::File(src), &run, &mut report)?;
 
-    let mut ranges = ranges(&layout.extents);
-    if zero_scan || mode == WriteMode::Dense {
-        // Gaps read as zeros and stay holes (or are written as zeros, when
-        // dense) either way; reading them costs less than a hand-off per
-        // small extent.
-        ranges = mover::coalesce(&ranges, mover::MERGE_GAP);
-    }
-    let total = if mode == WriteMode::Dense {
-        layout.size
-    } else {
-        ranges.iter().map(|r| r.1).sum()
-    };
-    progress.start("copy", total);
-    // The destination's holes, while they follow from what was written: a
-    // fresh file of holes, written by sparse moves only.
-    let mut holes = (mode == WriteMode::Sparse).then_some(layout.size);
-    let offload_ok = !zero_scan && mode == WriteMode::Sparse && opts.reflink != ReflinkMode::Never;
-    if offload_ok && offload_pays(src, out) {
-        let phase = Instant::now();
-        let (done, rest) = offload(src, out, &ranges, &src_path, target, opts, progress)?;
-        if done > 0 {
-            report.bytes_read += done;
-            report.bytes_written += done;
-            report.phases.push(phase_report(
-                Phase::Data,
-                Method::CopyFileRange,
-                done,
-                phase,
-            ));
-        }
-        ranges = rest;
-        if done > 0 {
-            holes = None; // the filesystem chose how to store those
-        }
-    }
-    if !ranges.is_empty() || mode == WriteMode::Dense {
-        let method = match (mode, zero_scan) {
-            (WriteMode::Dense, _) => Method::ReadWrite,
-            (_, true) => Method::ReadWriteZeroScan,
-            (_, false) => Method::ReadWrite,
-        };
-        let zero_block = zero_scan.then_some(block as usize);
-        let job = Job {
-            zero_block,
-            dst_block: block,
-            mode,
-            fill_to: Some(layout.size),
-            ..job(&src_path, target, opts, progress)
-        };
-        let phase = Instant::now();
-        let moved = mover::move_data(
-            Source::Ranges {
-                file: src,
-                ranges: &ranges,
-                size: layout.size,
-            },
-            out,
-            &job,
-        );
-        let moved = moved.inspect_err(|_| progress.finish())?;
-        report.bytes_read += moved.read;
-        report.bytes_written += moved.written;
-        report.zeros_to_holes += moved.zero_skipped;
-        report
-            .phases
-            .push(phase_report(Phase::Data, method, moved.read, phase));
-        holes = holes
-            .filter(|_| moved.whole_blocks)
-            .map(|h| h - moved.written);
-    }
-    progress.finish();
-    check_unchanged(src, &src_path, layout.size, src_meta)?;
-    finish(report, temp, holes, opts, started)
+    // 5. Report.
+    check_unchanged(src, src_path, layout.size, src_meta)?;
+    complete(report, output, done.holes, opts, started)
 }
 
+/// Copies a stream to `target`: the same steps, planned by
+/// [`plan::plan_stream`].
 fn copy_stream_to(
     reader: &mut (dyn Read + Send),
     label: &Path,
@@ -363,74 +241,129 @@ fn copy_stream_to(
 ) -> Result<CopyReport, Error> {
     let started = Instant::now();
     let mut report = CopyReport::started(label, target, SourceKind::Stream, opts.sparse);
-    if opts.reflink == ReflinkMode::Always {
-        return Err(Error::ReflinkUnsupported {
-            path: target.into(),
-            source: std::io::Error::from_raw_os_error(libc::EOPNOTSUPP),
-        });
-    }
+    plan::check_options(SourceKind::Stream, opts).map_err(|r| refused(r, target))?;
     let existing = existing(None, label, target)?;
-    let (sequential, temp, out) = match existing {
-        Existing::Special => (true, None, open_special(target, opts)?),
-        Existing::Regular(ref m) => {
-            report.stale_removed = dest::remove_stale_temporaries(target);
-            let temp = TempFile::create(target, m.mode() & 0o7777)?;
-            dest::adopt_owner(&temp, m)?;
-            let out = temp.file().try_clone().at(temp.path(), "dup")?;
-            (false, Some(temp), out)
-        }
-        Existing::Absent => {
-            report.stale_removed = dest::remove_stale_temporaries(target);
-            let temp = TempFile::create(target, 0o666)?;
-            let out = temp.file().try_clone().at(temp.path(), "dup")?;
-            (false, Some(temp), out)
-        }
+    let mode = existing.old().map_or(0o666, |m| m.mode() & 0o7777);
+    let output = open_output(&existing, target, mode, opts, &mut report)?;
+    let (out, out_path) = output.file_and_path(target);
+    let dest = match output {
+        Output::Temp(_) => Destination::NewFile(fs_facts(None, out, target)?),
+        Output::InPlace(_) => Destination::InPlace,
     };
-    let (_, block) = sys::fs_space(&out).at(target, "statvfs")?;
-    let (mode, zero_block, method) = match (sequential, opts.sparse) {
-        (true, _) => (WriteMode::Sequential, None, Method::Sequential),
-        (false, SparseMode::Never) => (WriteMode::Dense, None, Method::ReadWrite),
-        (false, _) => (
-            WriteMode::Sparse,
-            Some(block as usize),
-            Method::ReadWriteZeroScan,
-        ),
+    let plan = plan::plan_stream(&dest, opts);
+    let run = Run {
+        src_path: label,
+        target,
+        out,
+        out_path,
+        dest: &dest,
+        opts,
+        progress,
     };
-    let job = Job {
-        zero_block,
-        dst_block: block,
-        mode,
-        ..job(label, target, opts, progress)
-    };
-    progress.start("copy", 0);
-    let phase = Instant::now();
-    let moved = mover::move_data(Source::Stream(reader), &out, &job);
-    progress.finish();
-    let moved = moved?;
-    report.size = moved.end;
-    report.bytes_read = moved.read;
-    report.bytes_written = moved.written;
-    report.zeros_to_holes = moved.zero_skipped;
-    report
-        .phases
-        .push(phase_report(Phase::Data, method, moved.end, phase));
-    match temp {
-        Some(temp) => {
-            out.set_len(moved.end).at(temp.path(), "set size")?;
-            finish(report, temp, None, opts, started)
+    let done = execute::execute(&plan, Input::Stream(reader), &run, &mut report)?;
+    report.size = done.end;
+    if let Output::Temp(temp) = &output {
+        temp.file().set_len(done.end).at(temp.path(), "set size")?;
+    }
+    complete(report, output, done.holes, opts, started)
+}
+
+/// The destination opened for writing.
+enum Output {
+    /// A temporary in the target's directory, renamed over it at the end.
+    Temp(TempFile),
+    /// The target itself (a pipe, device, `/dev/null`), written in place.
+    InPlace(File),
+}
+
+impl Output {
+    /// The open file and where it is.
+    fn file_and_path<'a>(&'a self, target: &'a Path) -> (&'a File, &'a Path) {
+        match self {
+            Output::Temp(temp) => (temp.file(), temp.path()),
+            Output::InPlace(file) => (file, target),
         }
-        None => {
+    }
+}
+
+/// Opens where the copy writes: a pipe or device in place; otherwise,
+/// after removing temporaries of killed copies, a temporary with `mode`
+/// and the owner of the file it will replace.
+fn open_output(
+    existing: &Existing,
+    target: &Path,
+    mode: u32,
+    opts: &CopyOptions,
+    report: &mut CopyReport,
+) -> Result<Output, Error> {
+    if let Existing::Special = existing {
+        return Ok(Output::InPlace(open_special(target, opts)?));
+    }
+    report.stale_removed = dest::remove_stale_temporaries(target);
+    let temp = TempFile::create(target, mode)?;
+    if let Some(m) = existing.old() {
+        dest::adopt_owner(&temp, m)?;
+    }
+    Ok(Output::Temp(temp))
+}
+
+/// Renames a temporary over the target ([`finish`]); a destination
+/// written in place is complete already.
+fn complete(
+    mut report: CopyReport,
+    output: Output,
+    holes: Option<u64>,
+    opts: &CopyOptions,
+    started: Instant,
+) -> Result<CopyReport, Error> {
+    match output {
+        Output::Temp(temp) => finish(report, temp, holes, opts, started),
+        Output::InPlace(_) => {
             report.seconds = started.elapsed().as_secs_f64();
             Ok(report)
         }
     }
 }
 
-/// Opens a pipe, device or similar for writing. open(2) of a FIFO blocks
-/// until a reader comes, and signal handlers restart it, so that SIGINT
-/// could not stop the wait: a FIFO is opened non-blocking, retried until a
-/// reader appears or the copy is cancelled, and stays non-blocking (the
-/// mover waits for room itself, watching the cancel flag).
+/// The error for options no plan can satisfy.
+fn refused(refusal: Refusal, target: &Path) -> Error {
+    match refusal {
+        Refusal::ReflinkDense => Error::Unsupported {
+            path: target.into(),
+            reason: "--reflink always cannot make a fully allocated (--sparse never) copy".into(),
+        },
+        Refusal::ReflinkStream => Error::ReflinkUnsupported {
+            path: target.into(),
+            source: sys::not_supported(),
+        },
+    }
+}
+
+/// What the filesystem holding `out` (at `path`) offers the plan; `src`,
+/// when seekable, is asked too whether copy_file_range pays.
+fn fs_facts(src: Option<&File>, out: &File, path: &Path) -> Result<FsFacts, Error> {
+    let (free_bytes, block_size) = sys::fs_space(out).at(path, "statvfs")?;
+    // On ext4 and tmpfs copy_file_range measured slower than our
+    // read/write workers (the kernel falls back to splicing page by page);
+    // elsewhere (xfs, btrfs, NFS, ...) it lets the filesystem share or
+    // offload the work.
+    let slow = |f: &File| {
+        matches!(
+            sys::fs_magic(f),
+            Ok(sys::magic::EXT4 | sys::magic::TMPFS) | Err(_)
+        )
+    };
+    Ok(FsFacts {
+        free_bytes,
+        block_size,
+        copy_file_range_pays: src.is_some_and(|src| !slow(src) && !slow(out)),
+    })
+}
+
+/// Opens a pipe, device or similar for writing. A FIFO is opened
+/// non-blocking and waited for in `sys` (open(2) of a FIFO blocks until a
+/// reader comes, out of SIGINT's reach), and stays non-blocking: the
+/// sequential writer waits for room itself, watching the cancel flag.
 fn open_special(target: &Path, opts: &CopyOptions) -> Result<File, Error> {
     let fifo = fs::metadata(target).is_ok_and(|m| m.file_type().is_fifo());
     if !fifo {
@@ -439,45 +372,16 @@ fn open_special(target: &Path, opts: &CopyOptions) -> Result<File, Error> {
             .open(target)
             .at(target, "open");
     }
-    loop {
-        let opened = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(target);
-        match opened {
-            Ok(file) => return Ok(file),
-            // ENXIO: no reader yet.
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
-                if opts.cancel.is_cancelled() {
-                    return Err(Error::Interrupted {
-                        path: target.into(),
-                    });
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => return Err(e).at(target, "open"),
-        }
-    }
-}
-
-/// A job between `src` and `dst` under `opts`, writing in order with no
-/// zero scan; callers set what differs.
-fn job<'a>(
-    src: &'a Path,
-    dst: &'a Path,
-    opts: &'a CopyOptions,
-    progress: &'a dyn Progress,
-) -> Job<'a> {
-    Job {
-        src_path: src,
-        dst_path: dst,
-        zero_block: None,
-        dst_block: 1,
-        mode: WriteMode::Sequential,
-        fill_to: None,
-        progress,
-        cancel: &opts.cancel,
-    }
+    sys::open_fifo_for_writing(target, &opts.cancel).map_err(|e| match e {
+        WaitError::Cancelled => Error::Interrupted {
+            path: target.into(),
+        },
+        WaitError::Failed { op, err } => Error::Io {
+            path: target.into(),
+            op,
+            source: err,
+        },
+    })
 }
 
 /// Measures the destination, commits `temp` over it and completes
@@ -539,76 +443,4 @@ fn check_unchanged(
         });
     }
     Ok(())
-}
-
-fn ranges(extents: &[Extent]) -> Vec<(u64, u64)> {
-    extents.iter().map(|e| (e.offset, e.length)).collect()
-}
-
-fn round_up(n: u64, block: u64) -> u64 {
-    n.div_ceil(block) * block
-}
-
-fn phase_report(phase: Phase, method: Method, bytes: u64, since: Instant) -> PhaseReport {
-    PhaseReport {
-        phase,
-        method,
-        bytes,
-        seconds: since.elapsed().as_secs_f64(),
-    }
-}
-
-/// Whether copy_file_range is worth trying: on ext4 and tmpfs it measured
-/// slower than our read/write pipeline (the kernel falls back to splicing
-/// page by page); elsewhere (xfs, btrfs, NFS, ...) it lets the filesystem
-/// share or offload the work.
-fn offload_pays(src: &File, dst: &File) -> bool {
-    let slow = |f: &File| {
-        matches!(
-            sys::fs_magic(f),
-            Ok(sys::magic::EXT4 | sys::magic::TMPFS) | Err(_)
-        )
-    };
-    !slow(src) && !slow(dst)
-}
-
-/// Copies `ranges` with copy_file_range until done or until the kernel
-/// declines; returns the bytes copied and the ranges still to copy.
-fn offload(
-    src: &File,
-    dst: &File,
-    ranges: &[(u64, u64)],
-    src_path: &Path,
-    dst_path: &Path,
-    opts: &CopyOptions,
-    progress: &dyn Progress,
-) -> Result<(u64, Vec<(u64, u64)>), Error> {
-    let mut done = 0u64;
-    for (i, &(start, len)) in ranges.iter().enumerate() {
-        let end = start + len;
-        let mut pos = start;
-        while pos < end {
-            if opts.cancel.is_cancelled() {
-                return Err(Error::Interrupted {
-                    path: dst_path.into(),
-                });
-            }
-            let want = (end - pos).min(1 << 30) as usize;
-            match sys::copy_range(src, pos, dst, pos, want)
-                .at(src_path, &format!("copy_file_range at offset {pos}"))?
-            {
-                RangeOutcome::Copied(n) => {
-                    pos += n as u64;
-                    done += n as u64;
-                    progress.advance(n as u64);
-                }
-                RangeOutcome::Unsupported => {
-                    let mut rest = vec![(pos, end - pos)];
-                    rest.extend_from_slice(&ranges[i + 1..]);
-                    return Ok((done, rest));
-                }
-            }
-        }
-    }
-    Ok((done, Vec::new()))
 }

@@ -167,8 +167,8 @@ pub(crate) fn inherited_mode(existing: Option<&fs::Metadata>, src: &fs::Metadata
 /// Gives the temporary the owner and exact mode of the destination it will
 /// replace (only root can chown; others keep their own ownership).
 pub(crate) fn adopt_owner(temp: &TempFile, existing: &fs::Metadata) -> Result<(), Error> {
-    if rustix::process::geteuid().is_root() {
-        std::os::unix::fs::fchown(temp.file(), Some(existing.uid()), Some(existing.gid()))
+    if sys::is_root() {
+        sys::chown(temp.file(), existing.uid(), existing.gid())
             .at(temp.path(), "chown temporary")?;
     }
     temp.file()

@@ -1,6 +1,13 @@
 //! Digging: punching every all-zero block of a file out in place, so a
 //! fully allocated image (an io.Copy'd `passive.img`) gives its zeros back
 //! to the filesystem. The content never changes; only allocation does.
+//!
+//! A pass of its own, for `sparsecp dig` and for a cloned copy made with
+//! `--sparse always`: the reader/writer ring (`mover::ring`) reads the
+//! data extents with two readers and zero-scans them, and the consumer
+//! here punches the zero runs instead of writing anything. Then FIEMAP's
+//! unwritten extents, which SEEK_DATA calls holes but which stay
+//! allocated, are punched too.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::MetadataExt;
@@ -9,10 +16,20 @@ use std::time::Instant;
 
 use crate::error::{Error, IoContext};
 use crate::layout::{Layout, SourceKind};
-use crate::mover::{self, Job, Source, WriteMode};
+use crate::mover::ring::{self, Chunk};
+use crate::mover::{self, Job, Source};
 use crate::progress::{Cancel, Progress};
 use crate::report::DigReport;
 use crate::sys;
+
+/// Bytes per chunk of a dig: nothing is written, so larger reads (fewer
+/// syscalls) win: 0.50 s with 1 MiB against 0.6-0.8 s with 128 KiB on a
+/// dense 3 GiB image.
+const DIG_CHUNK: usize = 1 << 20;
+/// Readers of a dig: its consumer is nearly idle (a punch per zero run),
+/// so two readers share the pread and the zero scan and keep both cores
+/// busy.
+const READERS: usize = 2;
 
 /// Punches every all-zero filesystem block of the file at `path` out
 /// (`PUNCH_HOLE | KEEP_SIZE`) and reports the allocation given back.
@@ -73,26 +90,92 @@ pub(crate) fn punch_zero_blocks(
         dst_path: path,
         zero_block: Some(block as usize),
         dst_block: block,
-        mode: WriteMode::Punch,
         fill_to: Some(layout.size),
         progress,
         cancel,
     };
+    let mut punches = Punches {
+        file,
+        path,
+        pending: None,
+        tail: layout.size,
+        block,
+        punched: 0,
+    };
     sys::advise_sequential(file);
     progress.start("dig", layout.data_bytes());
-    let moved = mover::move_data(
-        Source::Ranges {
-            file,
-            ranges: &ranges,
-            size: layout.size,
-        },
+    let source = Source::Ranges {
         file,
-        &job,
-    );
+        ranges: &ranges,
+        size: layout.size,
+    };
+    let dug = ring::run(source, DIG_CHUNK, READERS, &job, &mut |chunk| {
+        punches.take(chunk)?;
+        progress.advance(chunk.len as u64);
+        Ok(())
+    })
+    .and_then(|_| punches.flush());
     progress.finish();
-    let punched = moved?.zero_skipped;
+    dug?;
     free_unwritten(file, path, layout.size)?;
-    Ok(punched)
+    Ok(punches.punched)
+}
+
+/// Punches the zero runs of the chunks it is given, merging adjacent ones
+/// (a zero run often continues into the next chunk) so that each hole
+/// costs one fallocate.
+struct Punches<'a> {
+    file: &'a File,
+    path: &'a Path,
+    pending: Option<(u64, u64)>,
+    /// End of file: a zero run ending there is punched up to the end of its
+    /// block, or the partial last block would stay allocated.
+    tail: u64,
+    block: u64,
+    /// Bytes of zero runs found (punched or pending).
+    punched: u64,
+}
+
+impl Punches<'_> {
+    /// Queues the gaps between `chunk`'s data runs (its all-zero blocks).
+    fn take(&mut self, chunk: &Chunk) -> Result<(), Error> {
+        let mut at = chunk.offset;
+        for &(start, len) in chunk.runs.iter().chain([(chunk.len, 0)].iter()) {
+            let run = chunk.offset + start as u64;
+            self.add(at, run - at)?;
+            self.punched += run - at;
+            at = run + len as u64;
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, offset: u64, len: u64) -> Result<(), Error> {
+        if len == 0 {
+            return Ok(());
+        }
+        match &mut self.pending {
+            Some((start, plen)) if *start + *plen == offset => *plen += len,
+            _ => {
+                self.flush()?;
+                self.pending = Some((offset, len));
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        if let Some((offset, mut len)) = self.pending.take() {
+            // Past the end only while the end has not moved: a file grown
+            // meanwhile has new bytes there, which the punch would zero.
+            let size_now = || self.file.metadata().map(|m| m.len()).ok();
+            if offset + len == self.tail && size_now() == Some(self.tail) {
+                len = (offset + len).div_ceil(self.block) * self.block - offset;
+            }
+            sys::punch_hole(self.file, offset, len)
+                .at(self.path, &format!("punch hole at offset {offset}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Fallocated but unwritten extents read as zeros and SEEK_DATA calls them

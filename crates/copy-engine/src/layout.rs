@@ -2,9 +2,9 @@
 //! refined by FIEMAP's unwritten and shared flags, and the allocation
 //! `st_blocks` charges for it.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -79,11 +79,7 @@ impl Layout {
     pub fn of(path: &Path) -> Result<Layout, Error> {
         // Non-blocking: open(2) of a FIFO would wait for a writer, out of
         // SIGINT's reach; a layout needs only stat and seeks.
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .at(path, "open")?;
+        let file = sys::open_read_nonblocking(path).at(path, "open")?;
         Layout::from_file(&file, path)
     }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::human::human_bytes as bytes;
 use crate::layout::SourceKind;
 use crate::options::SparseMode;
 
@@ -53,6 +54,31 @@ impl fmt::Display for Method {
     }
 }
 
+/// Which mover ran a phase: the worker shape the plan chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// No user-space mover: the kernel shared or copied the bytes (FICLONE,
+    /// copy_file_range).
+    Kernel,
+    /// Two workers, each reading, zero-scanning and `pwrite`ing its own
+    /// chunks (sparse copies from a seekable source).
+    SparseWorkers,
+    /// Reader threads and one writer (or puncher) joined by a ring of
+    /// buffers (dense and sequential copies, streams, punching).
+    Ring,
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Shape::Kernel => "the kernel",
+            Shape::SparseWorkers => "sparse workers",
+            Shape::Ring => "reader/writer ring",
+        })
+    }
+}
+
 /// One phase of a copy.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseReport {
@@ -60,6 +86,8 @@ pub struct PhaseReport {
     pub phase: Phase,
     /// How it was done.
     pub method: Method,
+    /// Which mover did it.
+    pub shape: Shape,
     /// Logical bytes the phase covered.
     pub bytes: u64,
     /// Wall time of the phase.
@@ -132,7 +160,14 @@ impl CopyReport {
 
 impl fmt::Display for CopyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let methods: Vec<String> = self.phases.iter().map(|p| p.method.to_string()).collect();
+        let methods: Vec<String> = self
+            .phases
+            .iter()
+            .map(|p| match p.shape {
+                Shape::Kernel => p.method.to_string(),
+                shape => format!("{} by {shape}", p.method),
+            })
+            .collect();
         writeln!(
             f,
             "{} -> {}: {} in {:.2}s ({})",
@@ -192,23 +227,4 @@ impl fmt::Display for DigReport {
             self.seconds
         )
     }
-}
-
-/// Bytes as a person reads them: exact below 1 KiB, else binary units with
-/// two decimals and the exact count.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if v < 1024.0 {
-            break;
-        }
-        v /= 1024.0;
-        unit = u;
-    }
-    format!("{v:.2} {unit}")
 }

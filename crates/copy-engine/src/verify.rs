@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::buffer::AlignedBuf;
 use crate::error::{Error, IoContext};
+use crate::human::human_bytes as bytes;
 use crate::layout::{Layout, SourceKind};
-use crate::report::bytes;
 
 /// The verdict of [`verify`].
 #[derive(Debug, Clone, Serialize)]

@@ -9,6 +9,8 @@ mod faults;
 
 /// Every named layout, every sparse mode, every filesystem: content, holes, allocation.
 mod layouts;
+/// Plans for a table of layouts x options x filesystem facts (insta snapshots; no root).
+mod plans;
 /// Random layouts at 4 KiB +-1 boundaries (proptest), every mode and dig.
 mod properties;
 /// FICLONE on xfs and btrfs, and its refusal on ext4.

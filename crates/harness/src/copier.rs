@@ -1,7 +1,7 @@
 //! The ways to turn `active.img` into `passive.img` that the harness
 //! compares: the installer's own (`iocopy`, `go-iocopy`), the usual tools
-//! (`cp`), the proposed fixes (`harvester-fix`, `sparsecp`), and any
-//! command line (`external`).
+//! (`cp`), the proposed fixes (`go-sparse`, `harvester-fix`, `sparsecp`),
+//! and any command line (`external`).
 
 use std::fmt;
 use std::fs::File;
@@ -12,7 +12,7 @@ use std::process::Command;
 use anyhow::{bail, Context};
 use copy_engine::{CopyOptions, NoProgress};
 
-use crate::go_iocopy;
+use crate::go_programs::{GoProgram, GO_IOCOPY, GO_SPARSECOPY};
 
 /// Go's `io.Copy` falls back to reads and writes of this size.
 const IOCOPY_BUFFER: usize = 32 * 1024;
@@ -26,6 +26,10 @@ pub enum Copier {
     /// `fixtures/go-iocopy`, built with the system Go: the real runtime
     /// (`copy_file_range` first, then read/write).
     GoIocopy,
+    /// `fixtures/go-sparsecopy`, built with the system Go: the Go fix,
+    /// `sparsecopy.CopyFile`, keeping holes as `cp --sparse=auto` does
+    /// (a clone where the filesystem shares extents).
+    GoSparse,
     /// GNU `cp` with default flags (`--sparse=auto`, `--reflink=auto`).
     Cp,
     /// [`Copier::Iocopy`], then `fallocate --dig-holes` on the copy: the
@@ -51,6 +55,7 @@ impl Copier {
         vec![
             Copier::Iocopy,
             Copier::GoIocopy,
+            Copier::GoSparse,
             Copier::Cp,
             Copier::HarvesterFix,
             Copier::Sparsecp,
@@ -99,6 +104,7 @@ impl Copier {
         match self {
             Copier::Iocopy => "iocopy".into(),
             Copier::GoIocopy => "go-iocopy".into(),
+            Copier::GoSparse => "go-sparse".into(),
             Copier::Cp => "cp".into(),
             Copier::HarvesterFix => "harvester-fix".into(),
             Copier::Sparsecp => "sparsecp".into(),
@@ -112,6 +118,10 @@ impl Copier {
         match self {
             Copier::Iocopy => "read/write loop, 32 KiB buffer (io.Copy fallback)".into(),
             Copier::GoIocopy => "Go io.Copy on two *os.File (fixtures/go-iocopy)".into(),
+            Copier::GoSparse => {
+                "Go: FICLONE, else SEEK_DATA/SEEK_HOLE with zero blocks skipped (fixtures/go-sparsecopy)"
+                    .into()
+            }
             Copier::Cp => "cp SRC DST (GNU cp, default flags)".into(),
             Copier::HarvesterFix => "iocopy, then fallocate --dig-holes DST".into(),
             Copier::Sparsecp => "copy-engine, CopyOptions::auto()".into(),
@@ -123,7 +133,7 @@ impl Copier {
     /// The tools it needs installed, for skip messages.
     pub fn required_tools(&self) -> &'static [&'static str] {
         match self {
-            Copier::GoIocopy => &["go"],
+            Copier::GoIocopy | Copier::GoSparse => &["go"],
             Copier::Cp => &["cp"],
             Copier::HarvesterFix => &["fallocate"],
             Copier::External { .. } => &["sh"],
@@ -135,10 +145,8 @@ impl Copier {
     pub fn copy(&self, src: &Path, dst: &Path) -> anyhow::Result<()> {
         match self {
             Copier::Iocopy => iocopy(src, dst),
-            Copier::GoIocopy => {
-                let binary = go_iocopy::binary()?;
-                run(Command::new(binary).arg(src).arg(dst))
-            }
+            Copier::GoIocopy => go_program(GO_IOCOPY, src, dst),
+            Copier::GoSparse => go_program(GO_SPARSECOPY, src, dst),
             Copier::Cp => run(Command::new("cp").arg("--").arg(src).arg(dst)),
             Copier::HarvesterFix => {
                 iocopy(src, dst)?;
@@ -192,6 +200,11 @@ fn engine_copy(src: &Path, dst: &Path, options: &CopyOptions) -> anyhow::Result<
         )
     })?;
     Ok(())
+}
+
+/// Runs a Go program of `fixtures/` as `PROGRAM SRC DST`.
+fn go_program(program: GoProgram, src: &Path, dst: &Path) -> anyhow::Result<()> {
+    run(Command::new(program.binary()?).arg(src).arg(dst))
 }
 
 /// Runs a command, failing with its stderr unless it exits successfully.

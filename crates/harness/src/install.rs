@@ -16,7 +16,7 @@ use crate::copier::Copier;
 use crate::estimate::Estimate;
 use crate::image::build_image;
 use crate::measure::ImageFacts;
-use crate::partition::{CosState, StateSnapshot};
+use crate::partition::{CosState, Df, StateSnapshot};
 use crate::scenario::{ImageSpec, Scenario};
 use crate::upgrade::{run_upgrade, Strategy, UpgradeOutcome};
 
@@ -59,6 +59,8 @@ pub struct InstallOutcome {
     pub free_before: u64,
     /// COS_STATE free space after the copy and relabelling.
     pub free_after: u64,
+    /// What `df` shows of COS_STATE after the copy.
+    pub df_after: Option<Df>,
     /// Why the copy failed, if it did.
     pub copy_error: Option<String>,
     /// Whether `passive.img` had `active.img`'s bytes, compared right after
@@ -126,6 +128,7 @@ impl Installation {
             copier: copier.name(),
             free_before,
             free_after: free_before,
+            df_after: None,
             copy_error: None,
             identical: false,
             first_difference: None,
@@ -150,6 +153,7 @@ impl Installation {
         outcome.first_difference = verified.first_difference;
         testbed::set_ext_label(&passive, PASSIVE_LABEL)?;
         outcome.free_after = self.state.free_bytes()?;
+        outcome.df_after = Some(self.state.df()?);
         outcome.passive = Some(ImageFacts::measure(&passive)?);
         Ok(outcome)
     }

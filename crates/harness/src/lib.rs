@@ -9,12 +9,16 @@
 //! - [`image`]: building an OS image, reading its tree back.
 //! - [`install`]: the installer's steps; [`Installation`].
 //! - [`copier`]: the named copiers ([`Copier::Iocopy`], ...).
+//! - [`go_programs`]: building the Go copiers of `fixtures/` (`go-iocopy`,
+//!   `go-sparsecopy`) with the system Go.
 //! - [`measure`]: sizes, allocation, label and fsck of an image.
 //! - [`verdict`]: the gate's judgement of one copy.
 //! - [`estimate`]: what an upgrade's transition.img will allocate.
+//! - [`strategy`]: what runs before the upgrade builds transition.img.
 //! - [`upgrade`]: the upgrade under a [`Strategy`], and its three verdicts.
 //! - [`run`]: a scenario with copiers and strategies; [`ScenarioReport`].
 //! - [`table`] and [`report`]: what people review.
+//! - [`cli`]: the gate's command line (`sparsecp-gate`, `cargo xtask gate`).
 //!
 //! Everything needs root and the e2fsprogs tools; callers check with
 //! [`skip_reason`] first.
@@ -22,9 +26,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod copier;
 pub mod estimate;
-pub mod go_iocopy;
+pub mod go_programs;
 pub mod image;
 pub mod install;
 pub mod measure;
@@ -32,6 +37,7 @@ pub mod partition;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod strategy;
 pub mod table;
 pub mod upgrade;
 pub mod verdict;

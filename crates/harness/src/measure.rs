@@ -82,6 +82,27 @@ impl ImageFacts {
         self
     }
 
+    /// What is wrong with the image as one that should carry `label`: a
+    /// wrong label, fsck errors (one short line each). `when` prefixes the
+    /// image's name, like `"installed "`.
+    pub fn label_and_fsck_problems(&self, label: &str, when: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.label.as_deref() != Some(label) {
+            problems.push(format!(
+                "{when}{} is labelled {:?}, not {label}",
+                self.name,
+                self.label.as_deref().unwrap_or("")
+            ));
+        }
+        if !self.fsck_clean {
+            problems.push(format!(
+                "fsck -fn finds errors in {when}{}: {}",
+                self.name, self.fsck_summary
+            ));
+        }
+        problems
+    }
+
     /// Allocation relative to `reference` (1.0 = the same).
     pub fn ratio_to(&self, reference: &ImageFacts) -> f64 {
         if reference.allocated == 0 {

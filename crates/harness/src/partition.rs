@@ -69,17 +69,68 @@ impl CosState {
 
     /// Bytes root can still write (`f_bfree * f_frsize`): the loop driver
     /// writes image blocks with kernel privileges, so reserved blocks
-    /// count. Flushes first so that delayed allocation is accounted.
+    /// count. Flushes first so that delayed allocation is accounted, then
+    /// reads until two reads 50 ms apart agree (at most 2 s): xfs frees an
+    /// unlinked file's blocks in the background (inode GC), so right after
+    /// an `rm` it still reports them as used.
     pub fn free_bytes(&self) -> anyhow::Result<u64> {
         self.sync()?;
+        let read = || -> anyhow::Result<u64> {
+            let stat = rustix::fs::statvfs(self.root())
+                .with_context(|| format!("cannot statvfs {}", self.root().display()))?;
+            Ok(stat.f_bfree * stat.f_frsize)
+        };
+        let mut last = read()?;
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let now = read()?;
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        Ok(last)
+    }
+
+    /// What `df` shows for the partition (flushed first).
+    pub fn df(&self) -> anyhow::Result<Df> {
+        self.free_bytes()?;
         let stat = rustix::fs::statvfs(self.root())
             .with_context(|| format!("cannot statvfs {}", self.root().display()))?;
-        Ok(stat.f_bfree * stat.f_frsize)
+        Ok(Df {
+            size: stat.f_blocks * stat.f_frsize,
+            used: (stat.f_blocks - stat.f_bfree) * stat.f_frsize,
+            available: stat.f_bavail * stat.f_frsize,
+        })
     }
 
     /// Flushes the partition (`syncfs`).
     pub fn sync(&self) -> anyhow::Result<()> {
         self.fs.sync()
+    }
+}
+
+/// A filesystem's size, use and room as `df` shows them: `available` is
+/// what non-root users may still write (without the reserved blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Df {
+    /// `f_blocks`: the filesystem's size, less its own metadata.
+    pub size: u64,
+    /// `f_blocks - f_bfree`.
+    pub used: u64,
+    /// `f_bavail`.
+    pub available: u64,
+}
+
+impl std::fmt::Display for Df {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} size, {} used, {} available",
+            crate::du_h(self.size),
+            crate::du_h(self.used),
+            crate::du_h(self.available)
+        )
     }
 }
 

@@ -16,15 +16,6 @@ use crate::run::{CopierRun, ScenarioReport};
 use crate::table::{self, Table};
 use crate::upgrade::UpgradeOutcome;
 
-/// `<workspace>/target/<kind>/<scenario>-<fs>`, where `kind` is
-/// `scenario` or `gate`.
-pub fn default_dir(kind: &str, report: &ScenarioReport) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target")
-        .join(kind)
-        .join(report.scenario.tag())
-}
-
 /// Writes `report.md`, `report.html`, `report.json`, `overview.svg` and
 /// `<copier>.svg` files into `dir`
 /// (created, and emptied of earlier files of these kinds); returns the
@@ -87,7 +78,20 @@ pub fn write_report(report: &ScenarioReport, dir: &Path) -> anyhow::Result<PathB
             );
             write(
                 &dir.join(format!("{stem}.svg")),
-                render_svg(&upgrade_maps(run, upgrade), &map_options(report, run)),
+                render_svg(
+                    &upgrade_maps(run, upgrade),
+                    &MapOptions {
+                        title: Some(format!(
+                            "{} on {}: {} + {} ({})",
+                            report.scenario.name,
+                            report.scenario.state.fs,
+                            run.copier,
+                            upgrade.strategy,
+                            upgrade.verdict
+                        )),
+                        ..MapOptions::default()
+                    },
+                ),
             )?;
             let log = format!("logs/{stem}.log");
             write(&dir.join(&log), upgrade_log(run, upgrade))?;
@@ -183,6 +187,9 @@ fn copier_facts(run: &CopierRun) -> Vec<String> {
         du_h(install.free_after),
         du_h(run.free_empty)
     )];
+    if let Some(df) = &install.df_after {
+        facts.push(format!("df of COS_STATE after the copy: {df}"));
+    }
     for failure in &run.verdict.failures {
         facts.push(format!("gate: {}", failure.lines().next().unwrap_or("")));
     }

@@ -2,7 +2,9 @@
 //! into `active.img`, and what an upgrade writes into `transition.img`.
 //!
 //! Each scenario is a TOML file in `fixtures/scenarios/`, so a reviewer can
-//! read the sizes next to the comments that justify them. [`Scenario::scaled`]
+//! read the sizes next to the comments that justify them; they are compiled
+//! in ([`BUILTIN`]), so the gate runs from any directory, and a scenario of
+//! one's own loads from its file. [`Scenario::scaled`]
 //! shrinks every size by one factor for quick runs, keeping each filesystem
 //! above the smallest size its `mkfs` accepts.
 
@@ -14,6 +16,27 @@ use testbed::{FsKind, TreeSpec, MIB};
 
 /// The scenario `cargo xtask scenario` runs when none is named.
 pub const DEFAULT_SCENARIO: &str = "harvester-install";
+
+/// The scenarios that ship, `(name, TOML text)`, from `fixtures/scenarios/`
+/// (a test checks that none is missing).
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "harvester-install",
+        include_str!("../../../fixtures/scenarios/harvester-install.toml"),
+    ),
+    (
+        "harvester-install-8g",
+        include_str!("../../../fixtures/scenarios/harvester-install-8g.toml"),
+    ),
+    (
+        "harvester-upgrade-8g",
+        include_str!("../../../fixtures/scenarios/harvester-upgrade-8g.toml"),
+    ),
+    (
+        "harvester-upgrade-v18-8g",
+        include_str!("../../../fixtures/scenarios/harvester-upgrade-v18-8g.toml"),
+    ),
+];
 
 /// One installer run to replay: the partition, the install, and optionally
 /// an upgrade.
@@ -103,58 +126,50 @@ impl StateSpec {
 }
 
 impl Scenario {
-    /// The directory holding the scenario files.
+    /// The directory holding the scenario files in the source tree.
     pub fn dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios")
     }
 
-    /// Loads `fixtures/scenarios/<name>.toml`.
+    /// A builtin scenario by name, or a scenario file by path (anything
+    /// ending in `.toml`).
     pub fn load(name: &str) -> anyhow::Result<Scenario> {
-        let path = Scenario::dir().join(format!("{name}.toml"));
-        if !path.is_file() {
+        if name.ends_with(".toml") {
+            return Scenario::from_file(Path::new(name));
+        }
+        let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name) else {
             bail!(
-                "no scenario {name:?} (looked for {}); known: {}",
-                path.display(),
+                "no scenario {name:?}; builtins: {} (or give the path of a .toml file)",
                 Scenario::names()?.join(", ")
             );
-        }
-        Scenario::from_file(&path)
+        };
+        Scenario::parse(text, name).with_context(|| format!("builtin scenario {name:?}"))
     }
 
     /// Parses and checks one scenario file.
     pub fn from_file(path: &Path) -> anyhow::Result<Scenario> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let scenario: Scenario =
-            toml::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        Scenario::parse(&text, stem).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Parses and checks a scenario whose name must be `stem`.
+    fn parse(text: &str, stem: &str) -> anyhow::Result<Scenario> {
+        let scenario: Scenario = toml::from_str(text).context("cannot parse the scenario")?;
         if scenario.name != stem {
             bail!(
-                "{} names itself {:?}; the name must match the file",
-                path.display(),
+                "the scenario names itself {:?}; the name must match the file ({stem:?})",
                 scenario.name
             );
         }
-        scenario
-            .check()
-            .with_context(|| format!("{} is not a valid scenario", path.display()))?;
+        scenario.check().context("not a valid scenario")?;
         Ok(scenario)
     }
 
-    /// The names of every scenario file, sorted.
+    /// The names of the builtin scenarios, sorted.
     pub fn names() -> anyhow::Result<Vec<String>> {
-        let dir = Scenario::dir();
-        let mut names = Vec::new();
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
-        {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "toml") {
-                if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                    names.push(stem.to_owned());
-                }
-            }
-        }
+        let mut names: Vec<String> = BUILTIN.iter().map(|(n, _)| (*n).to_owned()).collect();
         names.sort();
         Ok(names)
     }

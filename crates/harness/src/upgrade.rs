@@ -32,110 +32,7 @@ use crate::install::{Installed, ACTIVE_LABEL, PASSIVE_LABEL};
 use crate::measure::{content_digest, du_h, ImageFacts};
 use crate::partition::CosState;
 use crate::scenario::ImageSpec;
-
-/// What runs before `transition.img` is built.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Strategy {
-    /// Today's `elemental upgrade`: build, no check, rotate.
-    Elemental,
-    /// Harvester's upgrade script: `fallocate --dig-holes passive.img`
-    /// first, then as [`Strategy::Elemental`].
-    DigPassive,
-    /// Estimate what `transition.img` will allocate and refuse, changing
-    /// nothing, unless COS_STATE has that much free plus a headroom.
-    Preflight,
-    /// The #10687 workaround: delete passive.img, then as elemental. The
-    /// node has no fallback image while the upgrade runs.
-    DropPassive,
-    /// A command run with `sh -c` before the build (see [`PREFLIGHT_ENV`]);
-    /// a non-zero exit refuses the upgrade.
-    External {
-        /// The command line.
-        command: String,
-    },
-}
-
-/// The environment an external preflight command gets: name and meaning.
-pub const PREFLIGHT_ENV: [(&str, &str); 6] = [
-    ("COS_STATE_DIR", "the COS_STATE mount point"),
-    (
-        "UPGRADE_BYTES_NEEDED",
-        "the estimate of what transition.img will allocate, in bytes",
-    ),
-    (
-        "COS_STATE_BYTES_FREE",
-        "COS_STATE's free bytes (f_bfree: the loop device may use reserved blocks)",
-    ),
-    ("TRANSITION_IMG", "the path of the transition.img to build"),
-    ("ACTIVE_IMG", "the path of active.img"),
-    ("PASSIVE_IMG", "the path of passive.img"),
-];
-
-impl Strategy {
-    /// The builtin strategies, in table order.
-    pub fn builtins() -> Vec<Strategy> {
-        vec![
-            Strategy::Elemental,
-            Strategy::DigPassive,
-            Strategy::Preflight,
-            Strategy::DropPassive,
-        ]
-    }
-
-    /// The builtin strategy called `name`.
-    pub fn builtin(name: &str) -> anyhow::Result<Strategy> {
-        Strategy::builtins()
-            .into_iter()
-            .find(|s| s.name() == name)
-            .with_context(|| {
-                let known: Vec<String> = Strategy::builtins().iter().map(|s| s.name()).collect();
-                format!("no upgrade strategy {name:?}; known: {}", known.join(", "))
-            })
-    }
-
-    /// The name shown in tables.
-    pub fn name(&self) -> String {
-        match self {
-            Strategy::Elemental => "elemental",
-            Strategy::DigPassive => "dig-passive",
-            Strategy::Preflight => "preflight",
-            Strategy::DropPassive => "drop-passive",
-            Strategy::External { .. } => "external",
-        }
-        .to_owned()
-    }
-
-    /// What it does, in one line.
-    pub fn describe(&self) -> String {
-        match self {
-            Strategy::Elemental => "build transition.img without a check, rotate".to_owned(),
-            Strategy::DigPassive => {
-                "fallocate --dig-holes passive.img, then build and rotate".to_owned()
-            }
-            Strategy::Preflight => format!(
-                "refuse unless COS_STATE has the estimate + {}% free, then build and rotate",
-                crate::estimate::HEADROOM_PERCENT
-            ),
-            Strategy::DropPassive => {
-                "rm passive.img (no fallback image meanwhile), then build and rotate".to_owned()
-            }
-            Strategy::External { command } => {
-                format!("sh -c {command:?} (non-zero refuses), then build and rotate")
-            }
-        }
-    }
-
-    /// Whether it may refuse, so the images must be fingerprinted first.
-    fn may_refuse(&self) -> bool {
-        matches!(self, Strategy::Preflight | Strategy::External { .. })
-    }
-}
-
-impl fmt::Display for Strategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name())
-    }
-}
+pub use crate::strategy::{Strategy, PREFLIGHT_ENV};
 
 /// The three outcomes of an upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -232,6 +129,44 @@ impl UpgradeOutcome {
         let transition = self.transition.as_ref()?;
         (self.verdict == UpgradeVerdict::Upgraded)
             .then(|| self.estimate.error_against(transition.allocated))
+    }
+}
+
+impl UpgradeOutcome {
+    /// Whether the ext2 image at `path` holds the tree whose digest is
+    /// `digest` (`tree` names it in the problem noted when it does not).
+    fn check_tree(&mut self, path: &std::path::Path, tree: &str, digest: u64) -> bool {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        match tree_digest_on_image(path) {
+            Ok(found) if found == digest => true,
+            Ok(_) => {
+                self.problems.push(format!(
+                    "{name} does not hold {tree}: its files read back different bytes"
+                ));
+                false
+            }
+            Err(e) => {
+                self.problems.push(format!(
+                    "cannot read {tree} back from {name}: {}",
+                    one_line(&e)
+                ));
+                false
+            }
+        }
+    }
+
+    /// Measures active.img or passive.img (by `label`) at the end, noting
+    /// a wrong label or fsck errors as problems.
+    fn record_image(&mut self, path: &std::path::Path, label: &str) -> anyhow::Result<()> {
+        let facts = ImageFacts::measure(path)?;
+        self.problems
+            .extend(facts.label_and_fsck_problems(label, ""));
+        if label == ACTIVE_LABEL {
+            self.active = Some(facts);
+        } else {
+            self.passive = Some(facts);
+        }
+        Ok(())
     }
 }
 
@@ -415,49 +350,11 @@ fn build_and_rotate(
             .context("cannot move transition.img to active.img")?;
         Ok(((), "active -> passive, transition -> active".to_owned()))
     })?;
-    for (path, label, tree, digest, intact) in [
-        (
-            &active,
-            ACTIVE_LABEL,
-            "the new tree",
-            image.tree_digest,
-            &mut outcome.new_tree_intact,
-        ),
-        (
-            &passive,
-            PASSIVE_LABEL,
-            "the installed tree",
-            installed.tree_digest,
-            &mut outcome.old_tree_intact,
-        ),
-    ] {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let name = name.unwrap_or_default();
-        match tree_digest_on_image(path) {
-            Ok(found) => {
-                *intact = Some(found == digest);
-                if found != digest {
-                    outcome.problems.push(format!(
-                        "{name} does not hold {tree}: its files read back different bytes"
-                    ));
-                }
-            }
-            Err(e) => {
-                *intact = Some(false);
-                outcome.problems.push(format!(
-                    "cannot read {tree} back from {name}: {}",
-                    one_line(&e)
-                ));
-            }
-        }
-        let facts = ImageFacts::measure(path)?;
-        check_image(&facts, label, &mut outcome.problems);
-        if label == ACTIVE_LABEL {
-            outcome.active = Some(facts);
-        } else {
-            outcome.passive = Some(facts);
-        }
-    }
+    outcome.new_tree_intact = Some(outcome.check_tree(&active, "the new tree", image.tree_digest));
+    outcome.old_tree_intact =
+        Some(outcome.check_tree(&passive, "the installed tree", installed.tree_digest));
+    outcome.record_image(&active, ACTIVE_LABEL)?;
+    outcome.record_image(&passive, PASSIVE_LABEL)?;
     Ok(())
 }
 
@@ -494,13 +391,7 @@ fn check_refusal(
             });
         }
         if now.is_some() {
-            let facts = ImageFacts::measure(path)?;
-            check_image(&facts, label, &mut outcome.problems);
-            if label == ACTIVE_LABEL {
-                outcome.active = Some(facts);
-            } else {
-                outcome.passive = Some(facts);
-            }
+            outcome.record_image(path, label)?;
         }
     }
     outcome.images_unchanged = Some(unchanged);
@@ -527,23 +418,6 @@ pub fn judge_upgrade(outcome: &UpgradeOutcome) -> UpgradeVerdict {
         UpgradeVerdict::Upgraded
     } else {
         UpgradeVerdict::Corrupted
-    }
-}
-
-/// Adds a problem unless the image checks clean and carries `label`.
-fn check_image(facts: &ImageFacts, label: &str, problems: &mut Vec<String>) {
-    if facts.label.as_deref() != Some(label) {
-        problems.push(format!(
-            "{} is labelled {:?}, not {label}",
-            facts.name,
-            facts.label.as_deref().unwrap_or("")
-        ));
-    }
-    if !facts.fsck_clean {
-        problems.push(format!(
-            "fsck -fn finds errors in {}: {}",
-            facts.name, facts.fsck_summary
-        ));
     }
 }
 

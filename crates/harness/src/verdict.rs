@@ -21,7 +21,7 @@ pub struct Verdict {
 /// check clean.
 pub fn judge(active: &ImageFacts, install: &InstallOutcome, tolerance: f64) -> Verdict {
     let mut failures = Vec::new();
-    check_image(active, ACTIVE_LABEL, &mut failures);
+    failures.extend(active.label_and_fsck_problems(ACTIVE_LABEL, "installed "));
     if let Some(error) = &install.copy_error {
         failures.push(match error.as_str() {
             // Already a sentence of its own.
@@ -49,28 +49,12 @@ pub fn judge(active: &ImageFacts, install: &InstallOutcome, tolerance: f64) -> V
                 None => "passive.img differs from active.img".to_owned(),
             });
         }
-        check_image(passive, PASSIVE_LABEL, &mut failures);
+        failures.extend(passive.label_and_fsck_problems(PASSIVE_LABEL, "installed "));
     } else if install.copy_error.is_none() {
         failures.push("passive.img was not measured".to_owned());
     }
     Verdict {
         passed: failures.is_empty(),
         failures,
-    }
-}
-
-fn check_image(facts: &ImageFacts, label: &str, failures: &mut Vec<String>) {
-    if facts.label.as_deref() != Some(label) {
-        failures.push(format!(
-            "installed {} is labelled {:?}, not {label}",
-            facts.name,
-            facts.label.as_deref().unwrap_or("")
-        ));
-    }
-    if !facts.fsck_clean {
-        failures.push(format!(
-            "fsck -fn finds errors in installed {}: {}",
-            facts.name, facts.fsck_summary
-        ));
     }
 }

@@ -49,11 +49,12 @@ fn go_iocopy_writes_every_hole_out_as_zeros() {
 
 #[test]
 fn sparse_copiers_allocate_no_more_than_the_source() {
-    testbed::require!("cp", "fallocate");
+    testbed::require!("cp", "fallocate", "go");
     testbed::require_fs!(FsKind::Ext4);
     let fs = ScratchFs::new(FsKind::Ext4, 256 * MIB).unwrap();
     let src = sparse_source(fs.path());
     for copier in [
+        Copier::GoSparse,
         Copier::Cp,
         Copier::HarvesterFix,
         Copier::Sparsecp,
@@ -98,7 +99,7 @@ fn external_copier_failure_is_an_error() {
 #[test]
 fn copier_names_and_templates_parse() {
     let names: Vec<String> = Copier::builtins().iter().map(Copier::name).collect();
-    insta::assert_snapshot!(names.join(" "), @"iocopy go-iocopy cp harvester-fix sparsecp sparsecp-always");
+    insta::assert_snapshot!(names.join(" "), @"iocopy go-iocopy go-sparse cp harvester-fix sparsecp sparsecp-always");
     assert_eq!(
         Copier::from_name_or_command("iocopy").unwrap(),
         Copier::Iocopy

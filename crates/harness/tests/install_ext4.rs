@@ -40,7 +40,13 @@ fn harvester_install_table_and_gate_per_copier() {
         let passive = report.run(name).unwrap().install.passive.as_ref().unwrap();
         assert_eq!(harness::du_h(passive.allocated), "3.1G", "{name}");
     }
-    for name in ["cp", "harvester-fix", "sparsecp", "sparsecp-always"] {
+    for name in [
+        "go-sparse",
+        "cp",
+        "harvester-fix",
+        "sparsecp",
+        "sparsecp-always",
+    ] {
         let passive = report.run(name).unwrap().install.passive.as_ref().unwrap();
         assert!(
             passive.allocated <= installation.installed.active.allocated,
@@ -51,6 +57,7 @@ fn harvester_install_table_and_gate_per_copier() {
     insta::assert_snapshot!(verdicts(&report), @r"
     iocopy: FAIL
     go-iocopy: FAIL
+    go-sparse: pass
     cp: pass
     harvester-fix: pass
     sparsecp: pass
@@ -132,6 +139,7 @@ fn harvester_install_on_the_default_8g_partition() {
     insta::assert_snapshot!(verdicts(&report), @r"
     iocopy: FAIL
     go-iocopy: FAIL
+    go-sparse: pass
     cp: pass
     harvester-fix: pass
     sparsecp: pass

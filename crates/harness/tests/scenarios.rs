@@ -87,3 +87,70 @@ fn each_state_filesystem_gets_its_own_uuid() {
     c05a7e00-0000-4000-8004-000000000015
     ");
 }
+
+#[test]
+fn every_scenario_file_is_compiled_in() {
+    let mut files: Vec<String> = std::fs::read_dir(Scenario::dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(Scenario::names().unwrap(), files);
+    for (name, text) in harness::scenario::BUILTIN {
+        let on_disk = std::fs::read_to_string(Scenario::dir().join(format!("{name}.toml")));
+        assert_eq!(on_disk.unwrap(), *text, "{name}");
+    }
+}
+
+#[test]
+fn a_scenario_file_of_ones_own_loads_by_path_and_a_wrong_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, text) = harness::scenario::BUILTIN[0];
+    let mine = dir.path().join("my-install.toml");
+    std::fs::write(&mine, text.replace("harvester-install", "my-install")).unwrap();
+    let scenario = Scenario::load(mine.to_str().unwrap()).unwrap();
+    assert_eq!(scenario.name, "my-install");
+    let wrong = dir.path().join("other.toml");
+    std::fs::write(&wrong, text).unwrap();
+    let error = format!("{:#}", Scenario::load(wrong.to_str().unwrap()).unwrap_err());
+    assert!(error.contains("must match the file"), "{error}");
+    let error = format!("{:#}", Scenario::load("no-such").unwrap_err());
+    assert!(error.contains("builtins: harvester-install"), "{error}");
+}
+
+#[test]
+fn the_go_copiers_compile_in_every_source_they_build_from() {
+    use harness::go_programs::{GO_IOCOPY, GO_SPARSECOPY};
+    for program in [GO_IOCOPY, GO_SPARSECOPY] {
+        let root = program.source_dir();
+        let mut on_disk = Vec::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if name == "go.mod" || (name.ends_with(".go") && !name.ends_with("_test.go"))
+                {
+                    on_disk.push(
+                        path.strip_prefix(&root)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+        on_disk.sort();
+        let mut embedded: Vec<String> =
+            program.sources.iter().map(|(p, _)| p.to_string()).collect();
+        embedded.sort();
+        assert_eq!(embedded, on_disk, "{}", program.name);
+        for (path, text) in program.sources {
+            assert_eq!(std::fs::read_to_string(root.join(path)).unwrap(), *text);
+        }
+    }
+}

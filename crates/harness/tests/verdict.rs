@@ -32,6 +32,7 @@ fn copy_with_passive(passive: u64) -> InstallOutcome {
         copier: "test".to_owned(),
         free_before: 9 * GIB,
         free_after: 8 * GIB,
+        df_after: None,
         copy_error: None,
         identical: true,
         first_difference: None,

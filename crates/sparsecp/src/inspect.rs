@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use allocmap::{render_svg, ImageMap, MapOptions};
 use anyhow::{Context, Result};
-use copy_engine::{bytes, Layout};
+use copy_engine::{human_bytes as bytes, Layout};
 use serde::Serialize;
 
 use crate::cli::InspectArgs;

@@ -1,7 +1,7 @@
-//! sparsecp: the command line over copy-engine. Parsing lives in `cli`, the
-//! progress bar in `progress`, printing of reports here.
+//! sparsecp: the command line over copy-engine. Parsing lives in `cli` (in
+//! the library, so `cargo xtask dist` can render it), the progress bar in
+//! `progress`, printing of reports here.
 
-mod cli;
 mod inspect;
 mod progress;
 
@@ -14,8 +14,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use copy_engine::{Cancel, CancellableReader, CopyOptions, Error};
 
-use cli::{Cli, Command};
 use progress::Bar;
+use sparsecp::cli::{self, Cli, Command};
 
 /// Exit status of an operation that failed (1 is a failed verify verdict,
 /// 2 is clap's usage error).

@@ -18,7 +18,8 @@ fn copy_keeps_holes_and_prints_a_report() {
     let text = stdout(&out);
     assert!(
         text.contains("active.img -> ")
-            && text.contains("allocated: source 3.01 MiB, destination 3.01 MiB"),
+            && text.contains("(read/write + zero scan by sparse workers)")
+            && text.contains("allocated: source 3.1M, destination 3.1M"),
         "{text}"
     );
     assert_eq!(std::fs::read(&src).unwrap(), std::fs::read(&dst).unwrap());
@@ -39,6 +40,9 @@ fn copy_never_is_fully_allocated_and_json_reports_it() {
     );
     assert!(allocated(&dst) >= 8 * MIB);
     assert_eq!(v["copy"]["sparse"], "never");
+    // The method and the worker shape the plan chose.
+    assert_eq!(v["copy"]["phases"][0]["method"], "read-write");
+    assert_eq!(v["copy"]["phases"][0]["shape"], "ring");
 }
 
 #[test]

@@ -1,19 +1,57 @@
 //! The syscalls the engine stands on, each wrapped so that the errnos the
 //! engine *expects* come back as typed outcomes rather than errors.
 //!
-//! Everything here is Linux-specific. Only [`fiemap`] needs `unsafe` (rustix
-//! has no FIEMAP wrapper); it lives in its own small module with a `SAFETY`
-//! comment on the one block.
+//! Everything here is Linux-specific, and every syscall the engine makes
+//! beyond std's plain file I/O goes through here: the rest of the crate
+//! names no `rustix` or `libc` item. Only [`fiemap`] needs `unsafe` (rustix
+//! has no FIEMAP wrapper); it lives in its own small module, the one place
+//! `unsafe_code` is allowed, with a `SAFETY` comment on the one block.
 
+#[allow(unsafe_code)]
 mod fiemap;
+mod wait;
 
 pub use fiemap::fiemap;
+pub use wait::{open_fifo_for_writing, read_waiting, write_waiting, WaitError};
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
-use rustix::fs::{Advice, FallocateFlags, SeekFrom};
+use rustix::fs::{Access, Advice, FallocateFlags, SeekFrom};
 use rustix::io::Errno;
+
+/// Opens `path` for reading without blocking in open(2): a FIFO with no
+/// writer would otherwise wait there, out of SIGINT's reach. Reads of a
+/// FIFO opened so wait in poll instead (see [`read_waiting`]).
+pub fn open_read_nonblocking(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Whether the calling process may write `path` (`access(W_OK)`).
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    rustix::fs::access(path, Access::WRITE_OK).map_err(Into::into)
+}
+
+/// Whether we run as root (only root may give a file another owner).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Gives `file` this owner and group (`fchown`).
+pub fn chown(file: &File, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::fchown(file, Some(uid), Some(gid))
+}
+
+/// The `EOPNOTSUPP` error, for a reflink refused before any syscall (a
+/// stream has no extents to share).
+pub fn not_supported() -> io::Error {
+    io::Error::from_raw_os_error(libc::EOPNOTSUPP)
+}
 
 /// What FICLONE said about sharing the source's extents with the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

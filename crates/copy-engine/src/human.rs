@@ -1,4 +1,6 @@
-//! Byte counts the way `du -h` prints them.
+//! Byte counts the way `du -h` prints them: the one style every report of
+//! this workspace uses (copy, dig, verify and inspect reports, the
+//! allocation maps, the benchmark and scenario tables).
 
 /// Formats a byte count the way GNU `du -h` does, so numbers in pictures match what
 /// reviewers see in a terminal.
@@ -13,7 +15,7 @@
 ///   to 1024 moves to the next unit (`1.0M` for 1048575 bytes).
 ///
 /// ```
-/// use allocmap::human_bytes;
+/// use copy_engine::human_bytes;
 /// assert_eq!(human_bytes(0), "0");
 /// assert_eq!(human_bytes(4096), "4.0K");
 /// assert_eq!(human_bytes(3 << 30), "3.0G");

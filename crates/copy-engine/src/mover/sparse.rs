@@ -1,0 +1,159 @@
+//! The sparse workers: positional sparse writes from a seekable source
+//! into a fresh regular file (the install's case).
+//!
+//! Two workers, each reading a chunk into its own page-aligned buffer,
+//! zero-scanning it and `pwrite`ing its data runs, then taking the next
+//! chunk. The destination's inode lock orders the writes, so while one
+//! worker writes the other reads, and every write copies from a buffer
+//! still hot in the writing core's cache. This is the cheapest way found
+//! to keep ext4's write path (the page-cache memcpy plus per-block delalloc
+//! bookkeeping, all under that lock) busy without a gap: measured on the
+//! 3 GiB install image, warm, ten interleaved rounds: 0.79x `cp
+//! --sparse=auto` against 0.94x for the reader/writer ring, whose writer
+//! also paid a thread wake-up per chunk and copied from the other core's
+//! cache.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use super::{read_exact_at, split_runs, Job, Moved, Pieces, COPY_CHUNK};
+use crate::buffer::AlignedBuf;
+use crate::error::{Error, IoContext};
+
+/// Workers of a sparse move: one per core of the CI machine. More only
+/// queue on the destination's inode lock.
+pub(crate) const WORKERS: usize = 2;
+
+/// The sparse move of `ranges` of `file` (which keeps `size` bytes) into
+/// `dst`: [`WORKERS`] threads share the chunk plan, and each reads, scans
+/// and writes its own chunks. The first failing worker stops the others;
+/// of several failures, the one at the lowest offset is reported, so the
+/// error does not depend on timing.
+pub(crate) fn move_sparse(
+    file: &File,
+    ranges: &[(u64, u64)],
+    size: u64,
+    dst: &File,
+    job: &Job<'_>,
+) -> Result<Moved, Error> {
+    let pieces = Mutex::new(Pieces::new(ranges, COPY_CHUNK));
+    let stop = AtomicBool::new(false);
+    let results: Vec<Result<Moved, (u64, Error)>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|_| s.spawn(|| worker(file, size, &pieces, dst, job, &stop)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("sparse worker panicked"))
+            .collect()
+    });
+    let mut total = Moved {
+        end: size,
+        whole_blocks: true,
+        ..Moved::default()
+    };
+    let mut first_error: Option<(u64, Error)> = None;
+    for result in results {
+        match result {
+            Ok(m) => {
+                total.read += m.read;
+                total.written += m.written;
+                total.zero_skipped += m.zero_skipped;
+                total.whole_blocks &= m.whole_blocks;
+            }
+            Err((at, e)) => {
+                if first_error.as_ref().is_none_or(|(first, _)| at < *first) {
+                    first_error = Some((at, e));
+                }
+            }
+        }
+    }
+    match first_error {
+        Some((_, e)) => Err(e),
+        None => Ok(total),
+    }
+}
+
+/// One worker of [`move_sparse`]: takes chunks until none are left or
+/// another worker failed. An error comes with the offset of its chunk.
+fn worker(
+    file: &File,
+    size: u64,
+    pieces: &Mutex<Pieces<'_>>,
+    dst: &File,
+    job: &Job<'_>,
+    stop: &AtomicBool,
+) -> Result<Moved, (u64, Error)> {
+    let mut buf = AlignedBuf::new(COPY_CHUNK);
+    let mut runs = Vec::new();
+    let mut moved = Moved {
+        whole_blocks: true,
+        ..Moved::default()
+    };
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(moved);
+        }
+        let piece = pieces
+            .lock()
+            .expect("no worker panics holding the plan")
+            .next();
+        let Some((pos, len)) = piece else {
+            return Ok(moved);
+        };
+        let step = step(file, size, &mut buf[..len], pos, &mut runs, dst, job);
+        match step {
+            Ok(data) => {
+                moved.whole_blocks &= covers_whole_blocks(&runs, pos, size, job.dst_block);
+                moved.read += len as u64;
+                moved.written += data;
+                moved.zero_skipped += len as u64 - data;
+                job.progress.advance(len as u64);
+            }
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err((pos, e));
+            }
+        }
+    }
+}
+
+/// Whether each of `runs` (relative to `pos`) starts on a multiple of
+/// `block` and ends on one or at `size`.
+fn covers_whole_blocks(runs: &[(usize, usize)], pos: u64, size: u64, block: u64) -> bool {
+    runs.iter().all(|&(start, len)| {
+        let (start, end) = (pos + start as u64, pos + (start + len) as u64);
+        start % block == 0 && (end % block == 0 || end == size)
+    })
+}
+
+/// Reads the chunk at `pos` into `buf`, and writes its data runs (all of
+/// it without a zero scan). Returns the bytes written.
+fn step(
+    file: &File,
+    size: u64,
+    buf: &mut [u8],
+    pos: u64,
+    runs: &mut Vec<(usize, usize)>,
+    dst: &File,
+    job: &Job<'_>,
+) -> Result<u64, Error> {
+    if job.cancel.is_cancelled() {
+        return Err(job.interrupted());
+    }
+    match read_exact_at(file, buf, pos, size, job.src_path) {
+        Err(_) if job.cancel.is_cancelled() => return Err(job.interrupted()),
+        read => read?,
+    };
+    split_runs(buf, job.zero_block, runs);
+    let mut written = 0;
+    for &(start, len) in runs.iter() {
+        let at = pos + start as u64;
+        dst.write_all_at(&buf[start..start + len], at)
+            .at(job.dst_path, &format!("write at offset {at}"))?;
+        written += len as u64;
+    }
+    Ok(written)
+}

@@ -1,0 +1,427 @@
+//! The copy's decisions, made before a byte moves: a [`CopyPlan`] is a pure
+//! function of the source's [`Layout`], the [`Destination`] (with the
+//! destination filesystem's [`FsFacts`]) and the [`CopyOptions`]. It says
+//! which strategy runs (clone, clone then punch, offload with its fallback,
+//! sparse workers, the ring, sequential writes), which ranges of the
+//! source are read, how much space the copy needs and how the
+//! destination's holes will be known. `copy` then only executes it.
+//!
+//! Being pure, plans are snapshot-tested for a table of layouts, options
+//! and filesystem facts without root or a loop device
+//! (`tests/plans.rs`).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::human::human_bytes;
+use crate::layout::{Layout, SourceKind};
+use crate::mover;
+use crate::options::{CopyOptions, ReflinkMode, SparseMode};
+use crate::report::{Method, Shape};
+
+/// What the destination filesystem is known to do, gathered once before
+/// planning (`fstatvfs`, `fstatfs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FsFacts {
+    /// Bytes available to unprivileged users (`f_bavail * f_frsize`).
+    pub free_bytes: u64,
+    /// The fundamental block size (`f_frsize`, at least 512): the unit of
+    /// allocation, of zero detection and of the space estimate.
+    pub block_size: u64,
+    /// Whether copy_file_range is expected to beat our own read/write
+    /// workers: not when the source or the destination is on ext4 or tmpfs
+    /// (the kernel falls back to splicing page by page there, measured
+    /// slower), nor when fstatfs failed. Elsewhere (xfs, btrfs, NFS, ...)
+    /// it lets the filesystem share or offload the work.
+    pub copy_file_range_pays: bool,
+}
+
+/// What the copy writes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Destination {
+    /// A fresh temporary regular file on a filesystem with these facts,
+    /// renamed over the target once complete.
+    NewFile(FsFacts),
+    /// A pipe, device or `/dev/null`, written front to back in place:
+    /// never truncated, seeked or measured.
+    InPlace,
+}
+
+/// How the bytes land in the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteMode {
+    /// `pwrite` the data runs only; gaps stay holes (the destination is a
+    /// fresh file whose size is set first).
+    Sparse,
+    /// `pwrite` every byte, gaps as written zeros: fully allocated.
+    Dense,
+    /// `write` every byte in order: pipes, devices, `/dev/null`.
+    Sequential,
+}
+
+/// The user-space movers (`crate::mover`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mover {
+    /// Two read-scan-`pwrite` workers: sparse writes from a seekable source.
+    SparseWorkers,
+    /// Readers and a writer joined by a ring of buffers: dense and
+    /// sequential writes (which need their chunks in order) and streams.
+    Ring,
+}
+
+impl From<Mover> for Shape {
+    fn from(m: Mover) -> Shape {
+        match m {
+            Mover::SparseWorkers => Shape::SparseWorkers,
+            Mover::Ring => Shape::Ring,
+        }
+    }
+}
+
+/// A user-space move of the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Move {
+    /// What the report calls it.
+    pub method: Method,
+    /// Which mover runs it.
+    pub mover: Mover,
+    /// How bytes land.
+    pub write: WriteMode,
+    /// Split what is read into blocks of this size and leave the all-zero
+    /// ones as holes (`None`: every byte read is data).
+    pub zero_block: Option<u64>,
+}
+
+/// What the copy does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Share the source's extents (FICLONE); with `punch`, then punch the
+    /// clone's all-zero blocks (`--sparse always`). If the filesystem
+    /// cannot share extents, `fallback` runs instead, or the copy fails
+    /// when there is none (`--reflink always`). FICLONE is always tried
+    /// when the options allow it: its answer is the only reliable test.
+    Clone {
+        /// Punch the clone's zero blocks afterwards.
+        punch: bool,
+        /// The plan to run if FICLONE is declined.
+        fallback: Option<Box<CopyPlan>>,
+    },
+    /// copy_file_range over the ranges; whatever the kernel declines
+    /// (from the first declined call on) is moved by `fallback`.
+    Offload {
+        /// The mover for the declined rest.
+        fallback: Move,
+    },
+    /// Move the bytes in user space.
+    Move(Move),
+}
+
+/// How the destination's hole bytes will be known for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Holes {
+    /// Known before copying (a clone has the source's holes).
+    Known(u64),
+    /// The size minus the bytes written, when every write covered whole
+    /// blocks of a file that held only holes and nothing was offloaded
+    /// (the filesystem then chose how to store those); else measured.
+    Unwritten,
+    /// Measured afterwards with SEEK_DATA/SEEK_HOLE.
+    Measured,
+    /// Not reported: the destination is written in place.
+    NotReported,
+}
+
+/// Everything a copy will do, decided up front.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopyPlan {
+    /// What runs.
+    pub strategy: Strategy,
+    /// Logical size of the copy (0 for a stream: unknown until its end).
+    pub size: u64,
+    /// The `(offset, length)` ranges of the source that are read, in
+    /// order (empty for a clone, which reads nothing, and for a stream,
+    /// read front to back).
+    pub ranges: Vec<(u64, u64)>,
+    /// Bytes the destination filesystem must have free before any data
+    /// moves (`None`: not checked).
+    pub space_needed: Option<u64>,
+    /// How the destination's holes will be known.
+    pub holes: Holes,
+    /// Logical bytes the progress bar counts (0: unknown or no bar).
+    pub progress_total: u64,
+}
+
+/// A combination of options and source no plan can satisfy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `--reflink always` with `--sparse never`: a shared copy is not a
+    /// fully allocated one.
+    ReflinkDense,
+    /// `--reflink always` from a stream: it has no extents to share.
+    ReflinkStream,
+}
+
+/// Whether `opts` can apply to a source of `kind` at all.
+pub fn check_options(kind: SourceKind, opts: &CopyOptions) -> Result<(), Refusal> {
+    match (kind, opts.reflink, opts.sparse) {
+        (SourceKind::Stream, ReflinkMode::Always, _) => Err(Refusal::ReflinkStream),
+        (_, ReflinkMode::Always, SparseMode::Never) => Err(Refusal::ReflinkDense),
+        _ => Ok(()),
+    }
+}
+
+/// Plans the copy of the seekable source `layout` (a regular file or a
+/// block device) into `dst` under `opts`.
+pub fn plan(layout: &Layout, dst: &Destination, opts: &CopyOptions) -> CopyPlan {
+    let facts = match dst {
+        Destination::InPlace => return sequential(layout),
+        Destination::NewFile(facts) => facts,
+    };
+    if opts.sparse != SparseMode::Never && opts.reflink != ReflinkMode::Never {
+        let punch = opts.sparse == SparseMode::Always;
+        return CopyPlan {
+            strategy: Strategy::Clone {
+                punch,
+                fallback: (opts.reflink != ReflinkMode::Always)
+                    .then(|| Box::new(data_plan(layout, facts, opts))),
+            },
+            size: layout.size,
+            ranges: Vec::new(),
+            space_needed: None,
+            // A clone shares the source's extents at the same offsets, so
+            // it has the holes the source's layout shows: no second
+            // SEEK_DATA/SEEK_HOLE walk (5 of the 13 ms of a 3 GiB clone
+            // with 1,256 extents on btrfs). After a punch, count them.
+            holes: if punch {
+                Holes::Measured
+            } else {
+                Holes::Known(layout.hole_bytes())
+            },
+            progress_total: 0,
+        };
+    }
+    data_plan(layout, facts, opts)
+}
+
+/// Plans the copy of a stream (a pipe, standard input, a procfs file):
+/// read front to back through the ring.
+pub fn plan_stream(dst: &Destination, opts: &CopyOptions) -> CopyPlan {
+    let (mv, holes) = match (dst, opts.sparse) {
+        (Destination::InPlace, _) => (SEQUENTIAL, Holes::NotReported),
+        (Destination::NewFile(_), SparseMode::Never) => (
+            Move {
+                method: Method::ReadWrite,
+                mover: Mover::Ring,
+                write: WriteMode::Dense,
+                zero_block: None,
+            },
+            Holes::Measured,
+        ),
+        (Destination::NewFile(facts), _) => (
+            Move {
+                method: Method::ReadWriteZeroScan,
+                mover: Mover::Ring,
+                write: WriteMode::Sparse,
+                zero_block: Some(facts.block_size),
+            },
+            Holes::Measured,
+        ),
+    };
+    CopyPlan {
+        strategy: Strategy::Move(mv),
+        size: 0,
+        ranges: Vec::new(),
+        space_needed: None,
+        holes,
+        progress_total: 0,
+    }
+}
+
+/// Front-to-back writes through the ring, every byte.
+const SEQUENTIAL: Move = Move {
+    method: Method::Sequential,
+    mover: Mover::Ring,
+    write: WriteMode::Sequential,
+    zero_block: None,
+};
+
+/// Into a pipe or device: every byte, holes as zeros, in order.
+fn sequential(layout: &Layout) -> CopyPlan {
+    CopyPlan {
+        strategy: Strategy::Move(SEQUENTIAL),
+        size: layout.size,
+        ranges: extent_ranges(layout),
+        space_needed: None,
+        holes: Holes::NotReported,
+        progress_total: layout.size,
+    }
+}
+
+/// Moving the data into a fresh file (no clone, or the clone's fallback).
+fn data_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
+    let block = facts.block_size;
+    let zero_scan = match opts.sparse {
+        SparseMode::Never => false,
+        SparseMode::Always => true,
+        SparseMode::Auto => layout.is_sparse() || !layout.kind.reports_holes(),
+    };
+    let dense = opts.sparse == SparseMode::Never;
+    let needed = if dense {
+        layout.size.div_ceil(block) * block
+    } else {
+        layout
+            .extents
+            .iter()
+            .map(|e| e.end().div_ceil(block) * block - e.offset / block * block)
+            .sum()
+    };
+    let mut ranges = extent_ranges(layout);
+    if zero_scan || dense {
+        // Gaps read as zeros and stay holes (or are written as zeros, when
+        // dense) either way; reading them costs less than a hand-off per
+        // small extent.
+        ranges = mover::coalesce(&ranges, mover::MERGE_GAP);
+    }
+    let progress_total = if dense {
+        layout.size
+    } else {
+        ranges.iter().map(|r| r.1).sum()
+    };
+    let mv = match (dense, zero_scan) {
+        (true, _) => Move {
+            method: Method::ReadWrite,
+            mover: Mover::Ring,
+            write: WriteMode::Dense,
+            zero_block: None,
+        },
+        (false, scan) => Move {
+            method: if scan {
+                Method::ReadWriteZeroScan
+            } else {
+                Method::ReadWrite
+            },
+            mover: Mover::SparseWorkers,
+            write: WriteMode::Sparse,
+            zero_block: scan.then_some(block),
+        },
+    };
+    // The kernel cannot scan for zeros nor write them densely; it can only
+    // copy the data extents, which is exactly a sparse copy without scan.
+    let offload =
+        !zero_scan && !dense && opts.reflink != ReflinkMode::Never && facts.copy_file_range_pays;
+    CopyPlan {
+        strategy: if offload {
+            Strategy::Offload { fallback: mv }
+        } else {
+            Strategy::Move(mv)
+        },
+        size: layout.size,
+        ranges,
+        space_needed: (!opts.no_space_check).then_some(needed),
+        // A fresh file of holes, written by sparse moves only.
+        holes: if dense {
+            Holes::Measured
+        } else {
+            Holes::Unwritten
+        },
+        progress_total,
+    }
+}
+
+fn extent_ranges(layout: &Layout) -> Vec<(u64, u64)> {
+    layout
+        .extents
+        .iter()
+        .map(|e| (e.offset, e.length))
+        .collect()
+}
+
+impl fmt::Display for CopyPlan {
+    /// One line per decision, for people and snapshots.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f, "")
+    }
+}
+
+impl CopyPlan {
+    fn render(&self, f: &mut fmt::Formatter<'_>, indent: &str) -> fmt::Result {
+        let mv = |m: &Move| {
+            let scan = m.zero_block.map_or_else(String::new, |b| {
+                format!(", zero blocks of {}", human_bytes(b))
+            });
+            format!(
+                "{} by {} ({} writes{scan})",
+                m.method,
+                Shape::from(m.mover),
+                match m.write {
+                    WriteMode::Sparse => "sparse",
+                    WriteMode::Dense => "dense",
+                    WriteMode::Sequential => "sequential",
+                }
+            )
+        };
+        match &self.strategy {
+            Strategy::Clone { punch, .. } => writeln!(
+                f,
+                "{indent}strategy: ficlone{}",
+                if *punch {
+                    ", then punch zero blocks"
+                } else {
+                    ""
+                }
+            )?,
+            Strategy::Offload { fallback } => writeln!(
+                f,
+                "{indent}strategy: copy_file_range, declined rest {}",
+                mv(fallback)
+            )?,
+            Strategy::Move(m) => writeln!(f, "{indent}strategy: {}", mv(m))?,
+        }
+        let total: u64 = self.ranges.iter().map(|r| r.1).sum();
+        writeln!(
+            f,
+            "{indent}reads: {} ranges, {} of {}",
+            self.ranges.len(),
+            human_bytes(total),
+            human_bytes(self.size)
+        )?;
+        match self.space_needed {
+            Some(n) => writeln!(f, "{indent}space needed: {} ({n} bytes)", human_bytes(n))?,
+            None => writeln!(f, "{indent}space needed: not checked")?,
+        }
+        writeln!(
+            f,
+            "{indent}holes: {}",
+            match self.holes {
+                Holes::Known(n) => format!("{}, known from the source", human_bytes(n)),
+                Holes::Unwritten => "size minus bytes written".into(),
+                Holes::Measured => "measured after the copy".into(),
+                Holes::NotReported => "not reported".into(),
+            }
+        )?;
+        write!(
+            f,
+            "{indent}progress total: {}",
+            human_bytes(self.progress_total)
+        )?;
+        match &self.strategy {
+            Strategy::Clone {
+                fallback: Some(plan),
+                ..
+            } => {
+                writeln!(f, "\n{indent}if ficlone is declined:")?;
+                plan.render(f, &format!("{indent}  "))
+            }
+            Strategy::Clone { fallback: None, .. } => {
+                write!(f, "\n{indent}if ficlone is declined: fail")
+            }
+            _ => Ok(()),
+        }
+    }
+}

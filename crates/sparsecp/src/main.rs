@@ -65,13 +65,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     true => Some(copy_engine::verify(&a.src, &report.destination, None)?),
                     false => None,
                 };
+            // The report never shares a stream with the copied bytes.
+            let say = match is_standard_output(&a.dst) {
+                true => err,
+                false => out,
+            };
             if a.output.json {
                 let v = serde_json::json!({ "copy": report, "verify": verdict });
-                out(&serde_json::to_string_pretty(&v)?);
+                say(&serde_json::to_string_pretty(&v)?);
             } else if !a.output.quiet {
-                out(&report.to_string());
+                say(&report.to_string());
                 if let Some(v) = &verdict {
-                    out(&v.to_string());
+                    say(&v.to_string());
                 }
             }
             Ok(verdict_code(verdict.is_none_or(|v| v.ok)))
@@ -116,6 +121,27 @@ pub fn out(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{text}").and_then(|_| stdout.flush());
+}
+
+/// Prints a line to standard error, for reports whose destination is
+/// standard output.
+fn err(text: &str) {
+    use std::io::Write;
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{text}").and_then(|_| stderr.flush());
+}
+
+/// Whether `path` is this process's standard output (`/dev/stdout`, or the
+/// same pipe, terminal or file by device and inode).
+fn is_standard_output(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(dst), Ok(stdout)) = (
+        std::fs::metadata(path),
+        std::fs::metadata("/proc/self/fd/1"),
+    ) else {
+        return false;
+    };
+    (dst.dev(), dst.ino(), dst.rdev()) == (stdout.dev(), stdout.ino(), stdout.rdev())
 }
 
 fn verdict_code(ok: bool) -> ExitCode {

@@ -117,3 +117,27 @@ fn usage_errors_exit_2() {
     assert_eq!(code(&sparsecp(&["copy", "onlyone"])), 2);
     assert_eq!(code(&sparsecp(&["frobnicate"])), 2);
 }
+
+#[test]
+fn copy_to_standard_output_gives_exactly_the_bytes_and_reports_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("hole.img");
+    sparse_file(&src, 1 << 20, &[(500_000, 4096)]);
+    let want = std::fs::read(&src).unwrap();
+    for json in [false, true] {
+        let mut args = vec!["copy", s(&src), "/dev/stdout"];
+        if json {
+            args.insert(1, "--json");
+        }
+        // stdout is a pipe here, as in `sparsecp copy hole.img /dev/stdout | cmp - hole.img`.
+        let o = sparsecp(&args);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(o.stdout.len(), want.len(), "json: {json}");
+        assert!(o.stdout == want, "json: {json}: the copy differs");
+        let report = stderr(&o);
+        match json {
+            true => assert!(report.trim_start().starts_with('{'), "{report}"),
+            false => assert!(report.contains("-> /dev/stdout"), "{report}"),
+        }
+    }
+}

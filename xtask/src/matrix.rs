@@ -145,6 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut row = row;
         row.seconds = started.elapsed().as_secs();
         eprintln!("matrix: {label}: done in {} s", row.seconds);
+        report.rows.retain(|r| r.label != row.label);
         report.rows.push(row);
         // Written after every kernel, so an interrupted run keeps its rows.
         report.write(&work)?;
@@ -218,7 +219,7 @@ fn write_script(path: &Path, steps: &[Step], args: &Args) -> anyhow::Result<()> 
     let mut s = String::from(
         "#!/bin/sh\n\
          # Written by `cargo xtask matrix`: runs each step with its output in\n\
-         # OUT/NAME.log, its exit status in NAME.rc and its seconds in NAME.secs.\n\
+         # OUT/NAME.log (stderr in NAME.err), its exit status in NAME.rc and its seconds in NAME.secs.\n\
          OUT=$1\n\
          export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
          export HOME=/tmp INSTA_UPDATE=no CI=true RUST_BACKTRACE=1\n",
@@ -236,7 +237,7 @@ step() {
   name=$1; dir=$2; shift 2
   echo "MATRIX: $name: started"
   start=$(date +%s)
-  (cd "$dir" && "$@") > "$OUT/$name.log" 2>&1
+  (cd "$dir" && "$@") > "$OUT/$name.log" 2> "$OUT/$name.err"
   rc=$?
   end=$(date +%s)
   echo $rc > "$OUT/$name.rc"
@@ -329,7 +330,10 @@ fn run_guest(
     boot.cmdline = "matrix=run".into();
     boot.extra = vec![
         "-virtfs".into(),
-        "local,path=/,mount_tag=hostroot,security_model=none,readonly=on".into(),
+        // remap: the host's / spans several filesystems (its /proc,
+        // /sys, ...); without it inode numbers collide and mounting over
+        // those directories in the guest fails.
+        "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap".into(),
         "-virtfs".into(),
         format!("local,path={},mount_tag=out,security_model=none", out.display()),
         "-drive".into(),

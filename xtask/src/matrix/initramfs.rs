@@ -30,13 +30,15 @@ const NEEDED: &[&str] = &[
     "ext4",
     "xfs",
     "btrfs",
+    // The fault tests: FUSE (read errors) and squashfs (no holes reported).
+    "fuse",
+    "squashfs",
 ];
 
 /// Soft dependencies, loaded when present as modules.
 const OPTIONAL: &[&str] = &[
     "crc32c_generic",
     "crc32c_intel",
-    "libcrc32c",
     "xxhash_generic",
     "sha256_generic",
     "blake2b_generic",
@@ -81,6 +83,14 @@ pub fn build(modules_dir: &Path, work: &Path) -> anyhow::Result<(PathBuf, Vec<St
     let index = index_modules(modules_dir)?;
     let mut order = Vec::new();
     let mut seen = BTreeSet::new();
+    // The crypto drivers first: libcrc32c (a dependency of xfs and btrfs)
+    // asks for the crc32c algorithm as it loads.
+    for name in OPTIONAL {
+        let name = normalize(name);
+        if index.contains_key(&name) {
+            visit(&name, &index, &mut seen, &mut order)?;
+        }
+    }
     for name in NEEDED {
         let name = normalize(name);
         if !index.contains_key(&name) {
@@ -93,12 +103,6 @@ pub fn build(modules_dir: &Path, work: &Path) -> anyhow::Result<(PathBuf, Vec<St
             );
         }
         visit(&name, &index, &mut seen, &mut order)?;
-    }
-    for name in OPTIONAL {
-        let name = normalize(name);
-        if index.contains_key(&name) {
-            visit(&name, &index, &mut seen, &mut order)?;
-        }
     }
     let root = work.join("initramfs");
     if root.exists() {

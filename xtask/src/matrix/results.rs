@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole matrix.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     /// The gate's scenario.
     pub scenario: String,
@@ -23,7 +23,7 @@ pub struct Report {
 }
 
 /// One kernel's results.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct KernelRow {
     /// As asked (`6.1`, `host`).
     pub label: String,
@@ -42,7 +42,7 @@ pub struct KernelRow {
 }
 
 /// One test binary's counts.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Suite {
     /// `copy-engine` or `sparsecp`.
     pub package: String,
@@ -63,7 +63,7 @@ pub struct Suite {
 }
 
 /// One gate run.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Gate {
     /// The builtin copier.
     pub copier: String,
@@ -102,7 +102,10 @@ impl KernelRow {
         row.how = how.into();
         row.release = read_trim(&out.join("uname")).unwrap_or_else(|| "?".into());
         for step in steps {
-            let log = std::fs::read_to_string(out.join(format!("{step}.log"))).unwrap_or_default();
+            let mut log =
+                std::fs::read_to_string(out.join(format!("{step}.log"))).unwrap_or_default();
+            // stdout first, then stderr: libtest's lines stay whole.
+            log.push_str(&std::fs::read_to_string(out.join(format!("{step}.err"))).unwrap_or_default());
             let exit = read_trim(&out.join(format!("{step}.rc"))).and_then(|s| s.parse().ok());
             let seconds = read_trim(&out.join(format!("{step}.secs"))).and_then(|s| s.parse().ok());
             if let Some(package) = step.strip_prefix("tests-") {
@@ -121,7 +124,7 @@ impl Suite {
         let mut failed = 0;
         let mut ignored = 0;
         let mut failed_tests = Vec::new();
-        let mut skips = BTreeMap::new();
+        let mut skips: BTreeMap<String, (String, u32)> = BTreeMap::new();
         for line in log.lines() {
             if let Some(rest) = line.strip_prefix("test result: ") {
                 for part in rest.split(['.', ';']) {
@@ -143,12 +146,16 @@ impl Suite {
             {
                 failed_tests.push(name.to_owned());
             } else if let Some(rest) = line.strip_prefix("SKIP ") {
+                // One line per skipped case (an rstest case, a filesystem).
                 if let Some((name, reason)) = rest.split_once(": ") {
-                    skips.insert(name.to_owned(), reason.to_owned());
+                    let entry = skips
+                        .entry(name.to_owned())
+                        .or_insert_with(|| (reason.to_owned(), 0));
+                    entry.1 += 1;
                 }
             }
         }
-        let skipped = skips.len() as u32;
+        let skipped = skips.values().map(|(_, n)| n).sum::<u32>().min(passed);
         Suite {
             package: package.into(),
             passed: passed.saturating_sub(skipped),
@@ -157,7 +164,10 @@ impl Suite {
             failed_tests,
             skipped_tests: skips
                 .into_iter()
-                .map(|(name, reason)| format!("{name}: {reason}"))
+                .map(|(name, (reason, n))| match n {
+                    1 => format!("{name}: {reason}"),
+                    _ => format!("{name}: {reason} ({n} cases)"),
+                })
                 .collect(),
             exit,
             seconds,
@@ -207,12 +217,31 @@ impl Report {
         }
     }
 
-    /// Writes `report.md` and `report.json` in `dir`.
-    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+    /// Writes `report.md` and `report.json` in `dir`, keeping the rows of
+    /// other kernels that an earlier run of the same scenario, scale and
+    /// test settings left in `report.json` (so kernels can run one at a
+    /// time, or in parallel, and still make one table).
+    pub fn write(&mut self, dir: &Path) -> anyhow::Result<()> {
+        let json = dir.join("report.json");
+        if let Some(old) = std::fs::read_to_string(&json)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Report>(&text).ok())
+        {
+            if old.scenario == self.scenario
+                && old.scale == self.scale
+                && old.proptest_cases == self.proptest_cases
+            {
+                for row in old.rows {
+                    if !self.rows.iter().any(|r| r.label == row.label) {
+                        self.rows.push(row);
+                    }
+                }
+            }
+        }
+        self.rows.sort_by_key(|r| (r.label == "host", r.label.clone()));
         let md = dir.join("report.md");
         std::fs::write(&md, self.render_markdown())
             .with_context(|| format!("cannot write {}", md.display()))?;
-        let json = dir.join("report.json");
         let text = serde_json::to_string_pretty(self).context("cannot serialise the report")?;
         std::fs::write(&json, text + "\n").with_context(|| format!("cannot write {}", json.display()))
     }

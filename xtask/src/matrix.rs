@@ -92,6 +92,13 @@ pub struct Args {
     /// Skip the gate (run the tests only).
     #[arg(long)]
     no_gate: bool,
+    /// Run nothing: rewrite report.md from report.json (after removing the
+    /// rows named with --drop).
+    #[arg(long)]
+    render: bool,
+    /// With --render: a kernel row to remove (repeatable).
+    #[arg(long, value_name = "KERNEL")]
+    drop: Vec<String>,
 }
 
 /// One step of the script: a name, a directory and a command.
@@ -108,6 +115,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let root = crate::test::workspace_root();
     let work = root.join("target/matrix");
+    if args.render {
+        let mut report = Report::load(&work)?;
+        report.rows.retain(|r| !args.drop.contains(&r.label));
+        report.write_replacing(&work)?;
+        println!("{}", report.render_markdown());
+        return Ok(());
+    }
     let kernels = match args.kernels.is_empty() {
         true => vec!["6.1".to_owned(), "6.12".to_owned(), "host".to_owned()],
         false => args.kernels.clone(),
@@ -126,13 +140,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             std::fs::remove_dir_all(&out)
                 .with_context(|| format!("cannot remove {}", out.display()))?;
         }
-        std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("cannot create {}", out.display()))?;
         write_script(&out.join("run.sh"), &steps, &args)?;
         let started = Instant::now();
         let row = if label == "host" {
             eprintln!("matrix: host: running natively on the running kernel");
             run_native(&work, &out)?;
-            KernelRow::collect(label, "native (host kernel, no QEMU)", &out, &steps_names(&steps))
+            KernelRow::collect(
+                label,
+                "native (host kernel, no QEMU)",
+                &out,
+                &steps_names(&steps),
+            )
         } else {
             match run_guest(label, &work, &out, &args, &mut accel) {
                 Ok(how) => KernelRow::collect(label, &how, &out, &steps_names(&steps)),
@@ -313,7 +333,10 @@ fn run_guest(
         None => {
             let log = work.join("kvm-probe.log");
             let (works, why) = qemu::kvm_works(&boot, Duration::from_secs(45), &log)?;
-            eprintln!("matrix: KVM {}: {why}", if works { "works" } else { "unusable" });
+            eprintln!(
+                "matrix: KVM {}: {why}",
+                if works { "works" } else { "unusable" }
+            );
             let chosen = if works { Accel::Kvm } else { Accel::Tcg };
             *accel = Some(chosen);
             chosen
@@ -335,7 +358,10 @@ fn run_guest(
         // those directories in the guest fails.
         "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap".into(),
         "-virtfs".into(),
-        format!("local,path={},mount_tag=out,security_model=none", out.display()),
+        format!(
+            "local,path={},mount_tag=out,security_model=none",
+            out.display()
+        ),
         "-drive".into(),
         format!(
             "file={},if=virtio,format=raw,discard=unmap,cache=unsafe",

@@ -95,7 +95,7 @@ fn matches(name: &str, version: &str) -> bool {
     let Some(rest) = name.strip_prefix(&format!("linux-image-{version}")) else {
         return false;
     };
-    (rest.starts_with('.') || rest.starts_with('-'))
+    (rest.starts_with('.') || rest.starts_with('-') || rest.starts_with('+'))
         && name.ends_with("-amd64")
         && !name.contains("-dbg")
         && !name.contains("-rt-")
@@ -111,8 +111,7 @@ fn find_deb(dir: &Path, version: &str) -> anyhow::Result<Option<PathBuf>> {
         .map(|e| e.path())
         .filter(|p| {
             let file = p.file_name().unwrap_or_default().to_string_lossy();
-            file.ends_with(".deb")
-                && matches(file.split('_').next().unwrap_or_default(), version)
+            file.ends_with(".deb") && matches(file.split('_').next().unwrap_or_default(), version)
         })
         .collect();
     found.sort();
@@ -147,7 +146,10 @@ fn download(version: &str, debs: &Path) -> anyhow::Result<PathBuf> {
         .status()
         .context("cannot run apt-get")?;
     if !status.success() {
-        bail!("{}: apt-get download {name} failed ({status})", debs.display());
+        bail!(
+            "{}: apt-get download {name} failed ({status})",
+            debs.display()
+        );
     }
     find_deb(debs, version)?
         .with_context(|| format!("{}: apt-get download {name} left no .deb", debs.display()))
@@ -209,7 +211,10 @@ pub fn test_binaries(root: &Path) -> anyhow::Result<Vec<(String, PathBuf, PathBu
         if !is_integration {
             continue;
         }
-        let dir = Path::new(manifest).parent().expect("a crate dir").to_owned();
+        let dir = Path::new(manifest)
+            .parent()
+            .expect("a crate dir")
+            .to_owned();
         let package = dir
             .file_name()
             .expect("a crate dir name")

@@ -67,7 +67,14 @@ pub fn run(boot: &Boot, accel: Accel, timeout: Duration, log: &Path) -> anyhow::
     cmd.args(["-n", "19", "qemu-system-x86_64", "-accel", accel.name()])
         .args(["-m", &boot.memory_mib.to_string()])
         .args(["-smp", &boot.cpus.to_string()])
-        .args(["-display", "none", "-no-reboot", "-nodefaults", "-serial", "stdio"])
+        .args([
+            "-display",
+            "none",
+            "-no-reboot",
+            "-nodefaults",
+            "-serial",
+            "stdio",
+        ])
         .arg("-kernel")
         .arg(&boot.kernel)
         .arg("-initrd")

@@ -105,7 +105,9 @@ impl KernelRow {
             let mut log =
                 std::fs::read_to_string(out.join(format!("{step}.log"))).unwrap_or_default();
             // stdout first, then stderr: libtest's lines stay whole.
-            log.push_str(&std::fs::read_to_string(out.join(format!("{step}.err"))).unwrap_or_default());
+            log.push_str(
+                &std::fs::read_to_string(out.join(format!("{step}.err"))).unwrap_or_default(),
+            );
             let exit = read_trim(&out.join(format!("{step}.rc"))).and_then(|s| s.parse().ok());
             let seconds = read_trim(&out.join(format!("{step}.secs"))).and_then(|s| s.parse().ok());
             if let Some(package) = step.strip_prefix("tests-") {
@@ -194,7 +196,11 @@ impl Gate {
                     true => log.lines().rev().take(3).collect::<Vec<_>>(),
                     false => from_failure,
                 };
-                lines.join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
+                lines
+                    .join(" ")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
             }
         };
         Gate {
@@ -215,6 +221,26 @@ impl Report {
             proptest_cases,
             rows: Vec::new(),
         }
+    }
+
+    /// Reads `report.json` from `dir`.
+    pub fn load(dir: &Path) -> anyhow::Result<Report> {
+        let json = dir.join("report.json");
+        let text = std::fs::read_to_string(&json)
+            .with_context(|| format!("cannot read {}", json.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a matrix report", json.display()))
+    }
+
+    /// Writes `report.md` and `report.json` in `dir` with exactly these rows.
+    pub fn write_replacing(&self, dir: &Path) -> anyhow::Result<()> {
+        let md = dir.join("report.md");
+        std::fs::write(&md, self.render_markdown())
+            .with_context(|| format!("cannot write {}", md.display()))?;
+        let json = dir.join("report.json");
+        let text = serde_json::to_string_pretty(self).context("cannot serialise the report")?;
+        std::fs::write(&json, text + "\n")
+            .with_context(|| format!("cannot write {}", json.display()))
     }
 
     /// Writes `report.md` and `report.json` in `dir`, keeping the rows of
@@ -238,12 +264,9 @@ impl Report {
                 }
             }
         }
-        self.rows.sort_by_key(|r| (r.label == "host", r.label.clone()));
-        let md = dir.join("report.md");
-        std::fs::write(&md, self.render_markdown())
-            .with_context(|| format!("cannot write {}", md.display()))?;
-        let text = serde_json::to_string_pretty(self).context("cannot serialise the report")?;
-        std::fs::write(&json, text + "\n").with_context(|| format!("cannot write {}", json.display()))
+        self.rows
+            .sort_by_key(|r| (r.label == "host", r.label.clone()));
+        self.write_replacing(dir)
     }
 
     fn column(row: &KernelRow) -> String {
@@ -401,7 +424,10 @@ impl Report {
             }
             for t in &row.suites {
                 for name in &t.failed_tests {
-                    s.push_str(&format!("- {}: {} test failed: `{name}`\n", row.label, t.package));
+                    s.push_str(&format!(
+                        "- {}: {} test failed: `{name}`\n",
+                        row.label, t.package
+                    ));
                 }
             }
         }

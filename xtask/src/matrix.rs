@@ -77,6 +77,11 @@ pub struct Args {
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 4096)]
     memory: u32,
+    /// Minutes one step (a test binary, a gate run) may take before
+    /// `timeout` kills it (exit 124 in the report: a hang or a crawl is a
+    /// result too, and the other steps still run).
+    #[arg(long, default_value_t = 20)]
+    step_timeout: u64,
     /// Minutes a guest may run before QEMU is killed.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
@@ -245,6 +250,7 @@ fn write_script(path: &Path, steps: &[Step], args: &Args) -> anyhow::Result<()> 
          export HOME=/tmp INSTA_UPDATE=no CI=true RUST_BACKTRACE=1\n",
     );
     s.push_str(&format!("export PROPTEST_CASES={}\n", args.proptest_cases));
+    s.push_str(&format!("STEP_TIMEOUT={}m\n", args.step_timeout));
     s.push_str(
         r#"if [ -n "${MATRIX_SCRATCH_DEV:-}" ]; then
   mkfs.ext4 -q -F "$MATRIX_SCRATCH_DEV" > "$OUT/scratch.log" 2>&1 || { echo "MATRIX-FATAL mkfs.ext4 $MATRIX_SCRATCH_DEV failed"; exit 1; }
@@ -257,7 +263,7 @@ step() {
   name=$1; dir=$2; shift 2
   echo "MATRIX: $name: started"
   start=$(date +%s)
-  (cd "$dir" && "$@") > "$OUT/$name.log" 2> "$OUT/$name.err"
+  (cd "$dir" && exec timeout --kill-after=30 "$STEP_TIMEOUT" "$@") > "$OUT/$name.log" 2> "$OUT/$name.err"
   rc=$?
   end=$(date +%s)
   echo $rc > "$OUT/$name.rc"

@@ -182,6 +182,7 @@ impl Gate {
         let verdict = match exit {
             Some(0) => "passed",
             Some(1) => "FAILED",
+            Some(124) | Some(137) => "timed out",
             Some(_) => "error",
             None => "not run",
         };
@@ -341,6 +342,7 @@ impl Report {
                         .find(|t| t.package == *p)
                         .map(|t| {
                             let end = match t.exit {
+                                Some(124) | Some(137) => " (timed out)".into(),
                                 Some(_) => String::new(),
                                 None => " (did not finish)".into(),
                             };

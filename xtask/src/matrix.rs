@@ -257,6 +257,10 @@ fn write_script(path: &Path, steps: &[Step], args: &Args) -> anyhow::Result<()> 
   mkdir -p /tmp/scratch
   mount -o discard "$MATRIX_SCRATCH_DEV" /tmp/scratch || { echo "MATRIX-FATAL cannot mount $MATRIX_SCRATCH_DEV"; exit 1; }
   export SPARSECP_SCRATCH=/tmp/scratch
+  # Temporary files on the scratch disk as on the host's disk: the guest's
+  # /tmp is a tmpfs of half its memory, and tests write 1 GiB files there.
+  mkdir -p /tmp/scratch/tmp
+  export TMPDIR=/tmp/scratch/tmp
 fi
 uname -r > "$OUT/uname"
 step() {

@@ -58,6 +58,9 @@ pub struct Suite {
     pub skipped_tests: Vec<String>,
     /// The binary's exit status (`None`: it did not run to the end).
     pub exit: Option<i32>,
+    /// Tests still running when the step timeout killed the binary.
+    #[serde(default)]
+    pub unfinished_tests: Vec<String>,
     /// Seconds it took.
     pub seconds: Option<u64>,
 }
@@ -157,6 +160,29 @@ impl Suite {
                 }
             }
         }
+        // A binary killed by the step timeout prints no summary: count
+        // its finished tests one by one.
+        if !log.contains("test result: ") {
+            for line in log.lines().filter(|l| l.starts_with("test ")) {
+                if line.ends_with(" ... ok") {
+                    passed += 1;
+                } else if line.ends_with(" ... FAILED") {
+                    failed += 1;
+                } else if line.ends_with(" ... ignored") {
+                    ignored += 1;
+                }
+            }
+        }
+        let running: BTreeSet<String> = log
+            .lines()
+            .filter_map(|l| l.strip_prefix("test "))
+            .filter_map(|l| l.strip_suffix(" has been running for over 60 seconds"))
+            .filter(|name| {
+                !log.lines()
+                    .any(|l| l.starts_with(&format!("test {name} ... ")))
+            })
+            .map(str::to_owned)
+            .collect();
         let skipped = skips.values().map(|(_, n)| n).sum::<u32>().min(passed);
         Suite {
             package: package.into(),
@@ -172,6 +198,10 @@ impl Suite {
                 })
                 .collect(),
             exit,
+            unfinished_tests: match exit {
+                Some(124) | Some(137) => running.into_iter().collect(),
+                _ => Vec::new(),
+            },
             seconds,
         }
     }
@@ -428,6 +458,12 @@ impl Report {
                 for name in &t.failed_tests {
                     s.push_str(&format!(
                         "- {}: {} test failed: `{name}`\n",
+                        row.label, t.package
+                    ));
+                }
+                for name in &t.unfinished_tests {
+                    s.push_str(&format!(
+                        "- {}: {} test still running when the step timed out: `{name}`\n",
                         row.label, t.package
                     ));
                 }

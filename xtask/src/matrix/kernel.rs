@@ -131,7 +131,7 @@ fn download(version: &str, debs: &Path) -> anyhow::Result<PathBuf> {
         .filter(|n| matches(n, version) && !n.ends_with("-unsigned"))
         .map(str::to_owned)
         .collect();
-    names.sort_by(|a, b| natural(a).cmp(&natural(b)));
+    names.sort_by_key(|name| natural(name));
     let Some(name) = names.pop() else {
         bail!(
             "no Debian package linux-image-{version}*-amd64 in the apt sources \

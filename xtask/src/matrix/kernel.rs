@@ -265,3 +265,25 @@ fn cargo_json(root: &Path, args: &[&str]) -> anyhow::Result<Vec<serde_json::Valu
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_prefix_picks_its_kernel_and_not_a_longer_one() {
+        assert!(matches("linux-image-6.1.0-56-amd64", "6.1"));
+        assert!(!matches("linux-image-6.12.100+deb12-amd64", "6.1"));
+        assert!(matches("linux-image-6.12.100+deb12-amd64", "6.12"));
+        assert!(matches("linux-image-6.12.100+deb12-amd64", "6.12.100"));
+        assert!(!matches("linux-image-6.1.0-56-amd64-dbg", "6.1"));
+        assert!(!matches("linux-image-6.1.0-56-rt-amd64", "6.1"));
+    }
+
+    #[test]
+    fn abi_numbers_sort_as_numbers() {
+        let mut names = vec!["linux-image-6.1.0-56-amd64", "linux-image-6.1.0-9-amd64"];
+        names.sort_by_key(|name| natural(name));
+        assert_eq!(names[1], "linux-image-6.1.0-56-amd64");
+    }
+}

@@ -472,3 +472,42 @@ impl Report {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_binary_is_counted_from_its_summary_minus_its_skips() {
+        let log = "test a ... ok\ntest b ... FAILED\ntest c ... ok\n\
+                   test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured\n\
+                   SKIP main::c: needs root\n";
+        let suite = Suite::parse("copy-engine", log, Some(101), Some(3));
+        assert_eq!(
+            (suite.passed, suite.failed, suite.skipped),
+            (1, 1, 1),
+            "{suite:?}"
+        );
+        assert_eq!(suite.failed_tests, ["b"]);
+        assert_eq!(suite.skipped_tests, ["main::c: needs root"]);
+    }
+
+    #[test]
+    fn a_timed_out_binary_is_counted_test_by_test_and_names_the_stuck_test() {
+        let log = "test a ... ok\ntest slow has been running for over 60 seconds\n\
+                   test b ... FAILED\n";
+        let suite = Suite::parse("copy-engine", log, Some(124), Some(840));
+        assert_eq!((suite.passed, suite.failed), (1, 1));
+        assert_eq!(suite.unfinished_tests, ["slow"]);
+    }
+
+    #[test]
+    fn gate_exit_statuses_become_verdicts() {
+        let verdict = |rc| Gate::parse("cp", "", rc, None).verdict;
+        assert_eq!(verdict(Some(0)), "passed");
+        assert_eq!(verdict(Some(1)), "FAILED");
+        assert_eq!(verdict(Some(2)), "error");
+        assert_eq!(verdict(Some(124)), "timed out");
+        assert_eq!(verdict(None), "not run");
+    }
+}

@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn abi_numbers_sort_as_numbers() {
-        let mut names = vec!["linux-image-6.1.0-56-amd64", "linux-image-6.1.0-9-amd64"];
+        let mut names = ["linux-image-6.1.0-56-amd64", "linux-image-6.1.0-9-amd64"];
         names.sort_by_key(|name| natural(name));
         assert_eq!(names[1], "linux-image-6.1.0-56-amd64");
     }

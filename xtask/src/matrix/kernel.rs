@@ -114,7 +114,7 @@ fn find_deb(dir: &Path, version: &str) -> anyhow::Result<Option<PathBuf>> {
             file.ends_with(".deb") && matches(file.split('_').next().unwrap_or_default(), version)
         })
         .collect();
-    found.sort();
+    found.sort_by_key(|p| natural(&p.to_string_lossy()));
     Ok(found.pop())
 }
 

@@ -7,6 +7,7 @@
 mod bench;
 mod dist;
 mod gate;
+mod matrix;
 mod scenario;
 mod test;
 mod tidy;
@@ -38,6 +39,10 @@ enum Command {
     /// Release artefacts in target/dist/: stripped binaries, man pages,
     /// completions, a .tar.gz, a .deb, an .rpm and SHA256SUMS.
     Dist(dist::Args),
+    /// The loop-device tests and the gate on other kernels, each booted
+    /// under QEMU (KVM when it works, else TCG), plus the host kernel
+    /// natively; writes target/matrix/report.md and report.json.
+    Matrix(matrix::Args),
     /// House rules: module docs, unsafe only where allowed, no pending
     /// snapshots, no cleanup that hits others' devices.
     Tidy,
@@ -47,7 +52,7 @@ fn main() {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Scenario(_) | Command::Gate(_) | Command::Test(_)
+        Command::Scenario(_) | Command::Gate(_) | Command::Test(_) | Command::Matrix(_)
     ) {
         harness::cli::reclaim_leftovers("xtask");
     }
@@ -57,6 +62,7 @@ fn main() {
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Dist(args) => dist::run(args),
+        Command::Matrix(args) => matrix::run(args),
         Command::Tidy => tidy::run(&test::workspace_root()),
     };
     if let Err(e) = result {

@@ -203,12 +203,8 @@ fn copy_file(
     // 1. Gather facts: where the bytes go, and what that filesystem can do.
     let existing = existing(Some(src_meta), src_path, target)?;
     let mode = dest::inherited_mode(existing.old(), src_meta);
-    let output = open_output(&existing, target, mode, opts, &mut report)?;
+    let (output, dest) = open_output(&existing, target, mode, Some(src), opts, &mut report)?;
     let (out, out_path) = output.file_and_path(target);
-    let dest = match output {
-        Output::Temp(_) => Destination::NewFile(fs_facts(Some(src), out, out_path)?),
-        Output::InPlace(_) => Destination::InPlace,
-    };
 
     // 2. Plan.
     let plan = plan::plan(&layout, &dest, opts);
@@ -244,12 +240,8 @@ fn copy_stream_to(
     plan::check_options(SourceKind::Stream, opts).map_err(|r| refused(r, target))?;
     let existing = existing(None, label, target)?;
     let mode = existing.old().map_or(0o666, |m| m.mode() & 0o7777);
-    let output = open_output(&existing, target, mode, opts, &mut report)?;
+    let (output, dest) = open_output(&existing, target, mode, None, opts, &mut report)?;
     let (out, out_path) = output.file_and_path(target);
-    let dest = match output {
-        Output::Temp(_) => Destination::NewFile(fs_facts(None, out, target)?),
-        Output::InPlace(_) => Destination::InPlace,
-    };
     let plan = plan::plan_stream(&dest, opts);
     let run = Run {
         src_path: label,
@@ -286,25 +278,30 @@ impl Output {
     }
 }
 
-/// Opens where the copy writes: a pipe or device in place; otherwise,
-/// after removing temporaries of killed copies, a temporary with `mode`
-/// and the owner of the file it will replace.
+/// Opens where the copy writes, and says what it is: a pipe or device in
+/// place; otherwise, after removing temporaries of killed copies, a
+/// temporary with `mode` and the owner of the file it will replace, with
+/// its filesystem's facts (`src`, when seekable, is asked whether
+/// copy_file_range pays).
 fn open_output(
     existing: &Existing,
     target: &Path,
     mode: u32,
+    src: Option<&File>,
     opts: &CopyOptions,
     report: &mut CopyReport,
-) -> Result<Output, Error> {
+) -> Result<(Output, Destination), Error> {
     if let Existing::Special = existing {
-        return Ok(Output::InPlace(open_special(target, opts)?));
+        let out = open_special(target, opts)?;
+        return Ok((Output::InPlace(out), Destination::InPlace));
     }
     report.stale_removed = dest::remove_stale_temporaries(target);
     let temp = TempFile::create(target, mode)?;
     if let Some(m) = existing.old() {
         dest::adopt_owner(&temp, m)?;
     }
-    Ok(Output::Temp(temp))
+    let facts = fs_facts(src, temp.file(), temp.path())?;
+    Ok((Output::Temp(temp), Destination::NewFile(facts)))
 }
 
 /// Renames a temporary over the target ([`finish`]); a destination

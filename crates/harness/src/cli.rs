@@ -193,9 +193,10 @@ pub fn gate(args: &GateArgs, reports: &Path) -> anyhow::Result<bool> {
         .iter()
         .map(|u| format!("{}: {}", u.strategy, u.verdict))
         .collect();
-    let upgrades = match upgrades.is_empty() {
-        true => String::new(),
-        false => format!(" (upgrade {})", upgrades.join(", ")),
+    let upgrades = if upgrades.is_empty() {
+        String::new()
+    } else {
+        format!(" (upgrade {})", upgrades.join(", "))
     };
     if !run.passed() {
         eprintln!(

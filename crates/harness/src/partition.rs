@@ -69,39 +69,43 @@ impl CosState {
 
     /// Bytes root can still write (`f_bfree * f_frsize`): the loop driver
     /// writes image blocks with kernel privileges, so reserved blocks
-    /// count. Flushes first so that delayed allocation is accounted, then
-    /// reads until two reads 50 ms apart agree (at most 2 s): xfs frees an
-    /// unlinked file's blocks in the background (inode GC), so right after
-    /// an `rm` it still reports them as used.
+    /// count.
     pub fn free_bytes(&self) -> anyhow::Result<u64> {
-        self.sync()?;
-        let read = || -> anyhow::Result<u64> {
-            let stat = rustix::fs::statvfs(self.root())
-                .with_context(|| format!("cannot statvfs {}", self.root().display()))?;
-            Ok(stat.f_bfree * stat.f_frsize)
-        };
-        let mut last = read()?;
-        for _ in 0..40 {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            let now = read()?;
-            if now == last {
-                break;
-            }
-            last = now;
-        }
-        Ok(last)
+        let stat = self.settled_statvfs()?;
+        Ok(stat.f_bfree * stat.f_frsize)
     }
 
-    /// What `df` shows for the partition (flushed first).
+    /// What `df` shows for the partition.
     pub fn df(&self) -> anyhow::Result<Df> {
-        self.free_bytes()?;
-        let stat = rustix::fs::statvfs(self.root())
-            .with_context(|| format!("cannot statvfs {}", self.root().display()))?;
+        let stat = self.settled_statvfs()?;
         Ok(Df {
             size: stat.f_blocks * stat.f_frsize,
             used: (stat.f_blocks - stat.f_bfree) * stat.f_frsize,
             available: stat.f_bavail * stat.f_frsize,
         })
+    }
+
+    /// `statvfs` once the counts are final: flushed first so that delayed
+    /// allocation is accounted, then read until two reads 50 ms apart
+    /// agree on the free blocks (at most 2 s): xfs frees an unlinked
+    /// file's blocks in the background (inode GC), so right after an `rm`
+    /// it still reports them as used.
+    fn settled_statvfs(&self) -> anyhow::Result<rustix::fs::StatVfs> {
+        self.sync()?;
+        let read = || {
+            rustix::fs::statvfs(self.root())
+                .with_context(|| format!("cannot statvfs {}", self.root().display()))
+        };
+        let mut last = read()?;
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let now = read()?;
+            if now.f_bfree == last.f_bfree {
+                return Ok(now);
+            }
+            last = now;
+        }
+        Ok(last)
     }
 
     /// Flushes the partition (`syncfs`).

@@ -1,6 +1,6 @@
 //! The cases of issue #5, each set up on loop-mounted filesystems.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use copy_engine::{CopyOptions, NoProgress};
@@ -54,6 +54,114 @@ fn step(program: &Path, args: &[&str], paths: &[&Path]) -> Step {
 
 fn add(case: &mut Case, tools: &Tools, contender: Contender) -> Option<usize> {
     case.add(contender, |p| tools.why_missing(p))
+}
+
+/// A peer that copies one file to another (see `peers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// `xcp` with its defaults (copy_file_range, holes kept by SEEK_DATA).
+    Xcp,
+    /// uutils `cp` with this flag (`--sparse=auto`, `--reflink=auto`).
+    Uutils(&'static str),
+    /// `dd conv=sparse bs=64K`: seeks over all-zero 64 KiB blocks.
+    Dd,
+    /// `bmaptool copy` with the bmap `bmaptool create` made, untimed.
+    Bmaptool,
+}
+
+/// Adds each of `peers` copying `src` to `dst` to `case`, paired with
+/// `ours`; a peer that cannot do this case's job is listed as skipped,
+/// with `why` it is left out.
+fn add_peers(
+    case: &mut Case,
+    t: &Tools,
+    ours: Option<usize>,
+    (src, dst): (&Path, &Path),
+    peers: &[Peer],
+    left_out: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let out = Some(dst.to_owned());
+    for &peer in peers {
+        let (name, steps) = match peer {
+            Peer::Xcp => (
+                "xcp".to_owned(),
+                vec![step(&Tools::peer(&t.peers.xcp, "xcp"), &[], &[src, dst])],
+            ),
+            Peer::Uutils(flag) => (
+                format!("uutils cp {flag}"),
+                vec![step(
+                    &Tools::peer(&t.peers.uutils, "coreutils"),
+                    &["cp", flag],
+                    &[src, dst],
+                )],
+            ),
+            Peer::Dd => {
+                let (i, o) = (
+                    format!("if={}", src.display()),
+                    format!("of={}", dst.display()),
+                );
+                let args = [
+                    i.as_str(),
+                    o.as_str(),
+                    "bs=64K",
+                    "conv=sparse",
+                    "status=none",
+                ];
+                (
+                    "dd conv=sparse".to_owned(),
+                    vec![Step::new(Tools::system("dd"), &args)],
+                )
+            }
+            Peer::Bmaptool => {
+                let program = Tools::peer(&t.peers.bmaptool, "bmaptool");
+                let Some(bmap) = make_bmap(case, &program, src)? else {
+                    case.skipped
+                        .push(("bmaptool copy".into(), t.why_missing(&program)));
+                    continue;
+                };
+                (
+                    "bmaptool copy".to_owned(),
+                    vec![step(&program, &["copy", "--bmap"], &[&bmap, src, dst])],
+                )
+            }
+        };
+        let theirs = add(
+            case,
+            t,
+            Contender::new(&name, Role::Theirs, steps, out.clone()),
+        );
+        case.pair(ours, theirs);
+    }
+    for (name, why) in left_out {
+        case.skipped.push(((*name).to_owned(), (*why).to_owned()));
+    }
+    Ok(())
+}
+
+/// `bmaptool create -o SRC.bmap SRC`, untimed, removed with the case;
+/// `None` when bmaptool is missing.
+fn make_bmap(case: &mut Case, bmaptool: &Path, src: &Path) -> anyhow::Result<Option<PathBuf>> {
+    if !bmaptool.is_file() {
+        return Ok(None);
+    }
+    let mut name = src.file_name().unwrap_or_default().to_owned();
+    name.push(".bmap");
+    let bmap = src.with_file_name(name);
+    eprintln!(
+        "setting up: bmaptool create -o {} (untimed)",
+        bmap.display()
+    );
+    let status = std::process::Command::new(bmaptool)
+        .args(["create", "-o"])
+        .arg(&bmap)
+        .arg(src)
+        .status()
+        .with_context(|| format!("cannot run {}", bmaptool.display()))?;
+    if !status.success() {
+        bail!("bmaptool create {} failed ({status})", src.display());
+    }
+    case.guards.push(Guard::File(RemoveOnDrop(bmap.clone())));
+    Ok(Some(bmap))
 }
 
 fn install(lab: &mut Lab) -> anyhow::Result<Case> {
@@ -158,6 +266,19 @@ fn install(lab: &mut Lab) -> anyhow::Result<Case> {
             out.clone(),
         ),
     );
+    add_peers(
+        &mut case,
+        t,
+        ours_auto,
+        (s, d),
+        &[
+            Peer::Xcp,
+            Peer::Uutils("--sparse=auto"),
+            Peer::Dd,
+            Peer::Bmaptool,
+        ],
+        &[],
+    )?;
     let limit_copy = add(
         &mut case,
         t,
@@ -302,13 +423,15 @@ fn blockdev(lab: &mut Lab) -> anyhow::Result<Case> {
     Ok(case)
 }
 
-/// sparsecp auto against `cp --sparse=auto` on a file built by `build`.
+/// sparsecp auto against `cp --sparse=auto` and `peers` (less those
+/// `left_out`, with why) on a file built by `build`.
 fn ours_vs_cp(
     lab: &mut Lab,
-    name: &'static str,
-    title: &str,
+    (name, title): (&'static str, &str),
     file: &str,
     build: fn(&Path) -> anyhow::Result<FileFacts>,
+    peers: &[Peer],
+    left_out: &[(&str, &str)],
 ) -> anyhow::Result<Case> {
     let root = lab.ext4()?;
     let src = root.join(file);
@@ -346,26 +469,43 @@ fn ours_vs_cp(
         ),
     );
     case.pair(ours, cp);
+    add_peers(&mut case, t, ours, (s, d), peers, left_out)?;
     Ok(case)
 }
 
 fn sparse_1tib(lab: &mut Lab) -> anyhow::Result<Case> {
     ours_vs_cp(
         lab,
-        "sparse-1tib",
-        "1 TiB file with three 64 KiB extents, copied on ext4",
+        (
+            "sparse-1tib",
+            "1 TiB file with three 64 KiB extents, copied on ext4",
+        ),
         "huge.img",
         fixtures::build_huge_sparse,
+        &[Peer::Xcp, Peer::Uutils("--sparse=auto"), Peer::Bmaptool],
+        &[(
+            "dd conv=sparse",
+            "reads the whole 1 TiB, holes included: minutes per run",
+        )],
     )
 }
 
 fn extents_20k(lab: &mut Lab) -> anyhow::Result<Case> {
     ours_vs_cp(
         lab,
-        "extents-20k",
-        "20,000 data extents of 4 KiB between 4 KiB holes, copied on ext4",
+        (
+            "extents-20k",
+            "20,000 data extents of 4 KiB between 4 KiB holes, copied on ext4",
+        ),
         "fragmented.img",
         fixtures::build_fragmented,
+        &[
+            Peer::Xcp,
+            Peer::Uutils("--sparse=auto"),
+            Peer::Dd,
+            Peer::Bmaptool,
+        ],
+        &[],
     )
 }
 
@@ -420,6 +560,20 @@ fn reflink(lab: &mut Lab, kind: FsKind, name: &'static str) -> anyhow::Result<Ca
         ),
     );
     case.pair(ours, cp);
+    add_peers(
+        &mut case,
+        t,
+        ours,
+        (s, d),
+        &[Peer::Xcp, Peer::Uutils("--reflink=auto")],
+        &[
+            ("dd conv=sparse", "cannot share extents: copies every byte"),
+            (
+                "bmaptool copy",
+                "cannot share extents: copies every mapped byte",
+            ),
+        ],
+    )?;
     case.guards.push(Guard::Fs(fs));
     Ok(case)
 }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use testbed::{FsKind, ScratchFs, GIB};
 
 use crate::fixtures::{self, FileFacts};
+use crate::peers::Peers;
 
 /// Logical size of the full-scale Harvester `active.img` (the
 /// `harvester-install` scenario's).
@@ -22,6 +23,8 @@ pub struct Tools {
     pub bench: PathBuf,
     /// The built Go io.Copy program, or why it could not be built.
     pub go_iocopy: Result<PathBuf, String>,
+    /// xcp, uutils cp and bmaptool.
+    pub peers: Peers,
 }
 
 impl Tools {
@@ -39,12 +42,28 @@ impl Tools {
             .unwrap_or_else(|_| PathBuf::from("go-iocopy"))
     }
 
+    /// A peer's program: its path, or its bare name if it could not be
+    /// installed ([`Tools::why_missing`] then says why).
+    pub fn peer(found: &Result<PathBuf, String>, name: &str) -> PathBuf {
+        found.clone().unwrap_or_else(|_| PathBuf::from(name))
+    }
+
     /// Why `program` cannot run.
     pub fn why_missing(&self, program: &Path) -> String {
-        match &self.go_iocopy {
-            Err(e) if program == Path::new("go-iocopy") => format!("cannot build go-iocopy: {e}"),
-            _ => format!("{} is not installed", program.display()),
+        let peers = [
+            ("go-iocopy", &self.go_iocopy),
+            ("xcp", &self.peers.xcp),
+            ("coreutils", &self.peers.uutils),
+            ("bmaptool", &self.peers.bmaptool),
+        ];
+        for (name, found) in peers {
+            if let Err(e) = found {
+                if program == Path::new(name) {
+                    return format!("cannot install or build {name}: {e}");
+                }
+            }
         }
+        format!("{} is not installed", program.display())
     }
 }
 

@@ -28,6 +28,7 @@ pub mod child;
 pub mod fixtures;
 pub mod lab;
 pub mod limit;
+pub mod peers;
 pub mod plot;
 pub mod report;
 pub mod runner;
@@ -130,19 +131,23 @@ pub fn run(config: &Config, cancel: &AtomicBool) -> anyhow::Result<Report> {
     let go_iocopy = harness::go_programs::GO_IOCOPY
         .binary()
         .map_err(|e| format!("{e:#}"));
-    let tools = Tools {
-        sparsecp: config.sparsecp.clone(),
-        bench,
-        go_iocopy,
-    };
-    let versions: Vec<(&str, PathBuf)> = vec![
+    let peers = peers::Peers::install(&peers::tools_dir());
+    let mut versions: Vec<(&str, PathBuf)> = vec![
         ("sparsecp", config.sparsecp.clone()),
         ("cp", Tools::system("cp")),
         ("rsync", Tools::system("rsync")),
         ("qemu-img", Tools::system("qemu-img")),
         ("fallocate", Tools::system("fallocate")),
         ("go", Tools::system("go")),
+        ("dd", Tools::system("dd")),
     ];
+    versions.extend(peers.versions());
+    let tools = Tools {
+        sparsecp: config.sparsecp.clone(),
+        bench,
+        go_iocopy,
+        peers,
+    };
     let versions: Vec<(&str, &Path)> = versions.iter().map(|(n, p)| (*n, p.as_path())).collect();
     let machine = Machine::describe(&versions);
     let mut lab = Lab::new(config.scale, tools);

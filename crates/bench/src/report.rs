@@ -159,6 +159,9 @@ fn case_section(md: &mut String, case: &CaseResult) {
     }
     let _ = writeln!(md, " peak RSS | allocated | output |");
     let _ = writeln!(md, "|---|{}---|---|---|", "---|".repeat(modes.len()));
+    // A tool that writes zeros out (Go io.Copy) or misses zero runs shows
+    // by how much it allocates over the best.
+    let least = case.tools.iter().filter_map(|t| t.allocated).min();
     for (i, tool) in case.tools.iter().enumerate() {
         let _ = write!(md, "| {} |", tool.name);
         let mut peak = None;
@@ -179,6 +182,16 @@ fn case_section(md: &mut String, case: &CaseResult) {
             Some(false) => "**differs**".to_owned(),
             None => "-".to_owned(),
         };
+        if let (Some(a), Some(least)) = (tool.allocated, least) {
+            let over = a as f64 / least.max(1) as f64 - 1.0;
+            if over > 0.01 {
+                let _ = write!(
+                    output,
+                    "; allocates {:.0}% more than the least",
+                    over * 100.0
+                );
+            }
+        }
         if let Some(how) = &tool.how {
             let _ = write!(output, "; {how}");
         }

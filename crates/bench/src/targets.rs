@@ -48,6 +48,18 @@ pub fn judge(results: &[CaseResult]) -> Vec<Verdict> {
             1.0,
             "install copy auto, cold with sync: <= 1.0x cp --sparse=auto",
         ),
+        best_peer_target(
+            case("install"),
+            Mode::Warm,
+            0.8,
+            "install copy auto, warm (no sync): <= 0.8x the best peer",
+        ),
+        best_peer_target(
+            case("install"),
+            Mode::ColdSync,
+            1.0,
+            "install copy auto, cold with sync: <= 1.0x the best peer",
+        ),
         ratio_target(
             case("install"),
             Mode::ColdSync,
@@ -92,6 +104,14 @@ pub fn judge(results: &[CaseResult]) -> Vec<Verdict> {
             "1 TiB sparse file, warm (no sync): < 10 ms",
         ),
         ratio_target(
+            case("sparse-1tib"),
+            Mode::Warm,
+            "sparsecp auto",
+            "cp --sparse=auto",
+            1.0,
+            "1 TiB sparse file, warm (no sync): <= 1.0x cp --sparse=auto",
+        ),
+        ratio_target(
             case("extents-20k"),
             Mode::Warm,
             "sparsecp auto",
@@ -109,8 +129,47 @@ pub fn judge(results: &[CaseResult]) -> Vec<Verdict> {
             0.050,
             &format!("reflink copy on {fs}, warm (no sync): < 50 ms"),
         ));
+        verdicts.push(ratio_target(
+            case(name),
+            Mode::Warm,
+            "sparsecp auto",
+            "cp --reflink=auto",
+            1.0,
+            &format!("reflink copy on {fs}, warm (no sync): <= 1.0x cp --reflink=auto"),
+        ));
     }
     verdicts
+}
+
+/// sparsecp auto against the fastest peer (a `Theirs` tool with the same
+/// output, allocating no more than sparsecp: a peer that writes holes out
+/// does another job) of `case` in `mode`.
+fn best_peer_target(case: Option<&CaseResult>, mode: Mode, limit: f64, target: &str) -> Verdict {
+    let ours = "sparsecp auto";
+    let Some(case) = case else {
+        return Verdict::missing(target, "case not run");
+    };
+    let Some((m, i)) = case.mode(mode).zip(case.tool(ours)) else {
+        return Verdict::missing(target, "sparsecp did not run");
+    };
+    let our_allocation = case.tools[i].allocated.unwrap_or(u64::MAX);
+    let best = case
+        .tools
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            t.role == Role::Theirs
+                && t.identical == Some(true)
+                && t.allocated.is_some_and(|a| a <= our_allocation)
+        })
+        .filter_map(|(j, t)| m.summaries[j].map(|s| (t.name.as_str(), s.median)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let Some((peer, _)) = best else {
+        return Verdict::missing(target, "no peer kept holes with the same output");
+    };
+    let mut verdict = ratio_target(Some(case), mode, ours, peer, limit, target);
+    verdict.measured = format!("{} against {peer}", verdict.measured);
+    verdict
 }
 
 fn ratio_target(

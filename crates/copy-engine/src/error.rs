@@ -64,6 +64,54 @@ pub enum Error {
         /// Why not.
         reason: String,
     },
+    /// A bmap file that cannot be used: malformed, an unsupported format
+    /// version or checksum type, or its own checksum does not match.
+    #[error("{path}: {reason}")]
+    BadBmap {
+        /// The bmap file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Bytes of the source that do not match their checksum in the bmap:
+    /// the bmap was made for another image, or the source is damaged.
+    #[error("{src}: blocks {range} (bytes {start}..{end}) do not match their checksum in {bmap}; destination left untouched")]
+    BmapMismatch {
+        /// The source.
+        src: PathBuf,
+        /// The bmap file.
+        bmap: PathBuf,
+        /// The range as the bmap writes it (`first-last`).
+        range: String,
+        /// Its first byte.
+        start: u64,
+        /// One past its last byte.
+        end: u64,
+    },
+    /// A source whose size is not the image size the bmap describes.
+    #[error("{src}: {found} bytes, but {bmap} describes an image of {image_size} bytes; nothing written")]
+    BmapSizeMismatch {
+        /// The source.
+        src: PathBuf,
+        /// The bmap file.
+        bmap: PathBuf,
+        /// The source's size.
+        found: u64,
+        /// The image size in the bmap.
+        image_size: u64,
+    },
+    /// A stream that ended before the image the bmap describes.
+    #[error("{src}: ended after {found} bytes, but {bmap} describes an image of {image_size} bytes; destination left untouched")]
+    BmapSourceEnded {
+        /// The source.
+        src: PathBuf,
+        /// The bmap file.
+        bmap: PathBuf,
+        /// Bytes the stream delivered.
+        found: u64,
+        /// The image size in the bmap.
+        image_size: u64,
+    },
     /// The copy was cancelled (a signal); nothing was changed.
     #[error("{path}: interrupted; destination left untouched")]
     Interrupted {

@@ -148,6 +148,9 @@ impl Job<'_> {
         };
         let mut report = CopyReport::started(self.src, self.target, kind, SparseMode::Auto);
         report.size = self.bmap.image_size;
+        report.source_allocated = src_meta
+            .filter(|_| kind != SourceKind::BlockDevice)
+            .map(|m| std::os::unix::fs::MetadataExt::blocks(m) * 512);
         if fs::metadata(self.target).is_ok_and(|m| m.file_type().is_fifo()) {
             return Err(Error::Unsupported {
                 path: self.target.into(),

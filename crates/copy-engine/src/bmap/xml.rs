@@ -237,8 +237,8 @@ pub(super) fn render(b: &Bmap) -> String {
         r#"<?xml version="1.0" ?>
 <!-- A block map (bmap) of an image, written by sparsecp in bmaptool's
      format 2.0: the blocks of the image that hold data, each range with
-     the SHA-256 of its bytes. Copy with `sparsecp copy --bmap` or
-     `bmaptool copy --bmap`. -->
+     the SHA-256 of its bytes, for sparsecp copy or bmaptool copy. (No
+     double hyphen may appear in an XML comment.) -->
 <bmap version="2.0">
     <!-- Image size in bytes: {human_size} -->
     <ImageSize> {size} </ImageSize>

@@ -165,8 +165,8 @@ fn fields(text: &str) -> Result<Fields, String> {
             _ => {}
         }
     }
-    if stack.is_empty() && f.version.is_none() {
-        return Err("no <bmap> element".into());
+    if let Some(open) = stack.last() {
+        return Err(format!("the file ends inside <{open}>"));
     }
     Ok(f)
 }

@@ -154,7 +154,11 @@ impl Existing {
     }
 }
 
-pub(crate) fn existing(src_meta: Option<&fs::Metadata>, src: &Path, target: &Path) -> Result<Existing, Error> {
+pub(crate) fn existing(
+    src_meta: Option<&fs::Metadata>,
+    src: &Path,
+    target: &Path,
+) -> Result<Existing, Error> {
     let meta = match fs::metadata(target) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Existing::Absent),

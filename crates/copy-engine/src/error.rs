@@ -75,13 +75,13 @@ pub enum Error {
     },
     /// Bytes of the source that do not match their checksum in the bmap:
     /// the bmap was made for another image, or the source is damaged.
-    #[error("{src}: blocks {range} (bytes {start}..{end}) do not match their checksum in {bmap}; destination left untouched")]
+    #[error("{src}: {range} (bytes {start}..{end}) do not match their checksum in {bmap}; destination left untouched")]
     BmapMismatch {
         /// The source.
         src: PathBuf,
         /// The bmap file.
         bmap: PathBuf,
-        /// The range as the bmap writes it (`first-last`).
+        /// The range: `block N` or `blocks FIRST-LAST`.
         range: String,
         /// Its first byte.
         start: u64,

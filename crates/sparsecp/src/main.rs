@@ -55,12 +55,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let bar = Bar::new(!a.output.quiet && !a.output.json);
             if a.bmap.is_some() {
-                anyhow::ensure!(
-                    a.sparse == SparseMode::Auto && a.reflink != ReflinkMode::Always,
-                    "--bmap decides which blocks are data: it cannot be combined with --sparse {} or --reflink {}",
-                    a.sparse,
-                    a.reflink
-                );
+                let conflict = match (a.sparse, a.reflink) {
+                    (SparseMode::Auto, ReflinkMode::Always) => Some("--reflink always".to_string()),
+                    (SparseMode::Auto, _) => None,
+                    (sparse, _) => Some(format!("--sparse {sparse}")),
+                };
+                if let Some(option) = conflict {
+                    anyhow::bail!(
+                        "--bmap decides which blocks are data: it cannot be combined with {option}"
+                    );
+                }
             }
             let report = if let Some(bmap) = &a.bmap {
                 copy_with_bmap(&a.src, bmap, &a.dst, &opts, &bar)?

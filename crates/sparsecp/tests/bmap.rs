@@ -97,12 +97,21 @@ fn bmaptool_bmap_copies_a_dense_file_and_a_pipe_keeping_holes() {
     assert_copied(&p("img"), &p("d1"), &bmap);
 
     dense_copy(&p("img"), &p("dense"));
-    let out = sparsecp(&["copy", "--bmap", s(&p("x.bmap")), s(&p("dense")), s(&p("d2"))]);
+    let out = sparsecp(&[
+        "copy",
+        "--bmap",
+        s(&p("x.bmap")),
+        s(&p("dense")),
+        s(&p("d2")),
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_copied(&p("img"), &p("d2"), &bmap);
 
     let bytes = std::fs::read(p("img")).unwrap();
-    let out = sparsecp_stdin(&["copy", "--bmap", s(&p("x.bmap")), "-", s(&p("d3"))], bytes);
+    let out = sparsecp_stdin(
+        &["copy", "--bmap", s(&p("x.bmap")), "-", s(&p("d3"))],
+        bytes,
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_copied(&p("img"), &p("d3"), &bmap);
 }
@@ -120,11 +129,20 @@ fn our_bmap_is_accepted_by_bmaptool_and_equals_its_own() {
         .output()
         .unwrap();
     assert!(st.status.success(), "bmaptool copy: {}", stderr(&st));
-    assert_eq!(std::fs::read(p("img")).unwrap(), std::fs::read(p("d")).unwrap());
+    assert_eq!(
+        std::fs::read(p("img")).unwrap(),
+        std::fs::read(p("d")).unwrap()
+    );
 
     bmaptool_create(&p("img"), &p("x.bmap"));
-    let (ours, theirs) = (Bmap::read(&p("y.bmap")).unwrap(), Bmap::read(&p("x.bmap")).unwrap());
-    assert_eq!(ours, theirs, "same image size, block size, ranges and checksums");
+    let (ours, theirs) = (
+        Bmap::read(&p("y.bmap")).unwrap(),
+        Bmap::read(&p("x.bmap")).unwrap(),
+    );
+    assert_eq!(
+        ours, theirs,
+        "same image size, block size, ranges and checksums"
+    );
 }
 
 /// A source with one byte flipped inside a mapped range, and a
@@ -133,7 +151,11 @@ fn flipped_source(dir: &Path) -> (std::path::PathBuf, u64) {
     let (img, src) = (dir.join("img"), dir.join("flipped"));
     dense_copy(&img, &src);
     let at = MIB + 4096 + 5000; // inside the second range (blocks 257-260)
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(&src).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&src)
+        .unwrap();
     let mut b = [0u8];
     f.read_exact_at(&mut b, at).unwrap();
     f.write_all_at(&[b[0] ^ 0xff], at).unwrap();
@@ -153,11 +175,21 @@ fn a_range_that_does_not_match_its_checksum_fails_and_leaves_dst() {
 
     let out = sparsecp(&["copy", "--bmap", s(&p("x.bmap")), s(&src), s(&p("dst"))]);
     assert_eq!(code(&out), FAILED);
-    one_error_line(&out, &[s(&src), s(&p("x.bmap")), "blocks 257-260", "do not match"]);
-    assert_eq!(listing(dir.path()), before, "nothing changed, no temporary left");
+    one_error_line(
+        &out,
+        &[s(&src), s(&p("x.bmap")), "blocks 257-260", "do not match"],
+    );
+    assert_eq!(
+        listing(dir.path()),
+        before,
+        "nothing changed, no temporary left"
+    );
 
     let bytes = std::fs::read(&src).unwrap();
-    let out = sparsecp_stdin(&["copy", "--bmap", s(&p("x.bmap")), "-", s(&p("dst"))], bytes);
+    let out = sparsecp_stdin(
+        &["copy", "--bmap", s(&p("x.bmap")), "-", s(&p("dst"))],
+        bytes,
+    );
     assert_eq!(code(&out), FAILED);
     one_error_line(&out, &["-: blocks 257-260", s(&p("x.bmap"))]);
     assert_eq!(listing(dir.path()), before);
@@ -182,14 +214,23 @@ fn a_source_smaller_than_the_bmaps_image_is_refused() {
     std::fs::write(p("dst"), b"the old destination").unwrap();
     let before = listing(dir.path());
 
-    let out = sparsecp(&["copy", "--bmap", s(&p("y.bmap")), s(&p("short")), s(&p("dst"))]);
+    let out = sparsecp(&[
+        "copy",
+        "--bmap",
+        s(&p("y.bmap")),
+        s(&p("short")),
+        s(&p("dst")),
+    ]);
     assert_eq!(code(&out), FAILED);
     let (found, image) = (format!("{short} bytes"), format!("{size} bytes"));
     one_error_line(&out, &[s(&p("short")), s(&p("y.bmap")), &found, &image]);
     assert_eq!(listing(dir.path()), before);
 
     let bytes = std::fs::read(p("short")).unwrap();
-    let out = sparsecp_stdin(&["copy", "--bmap", s(&p("y.bmap")), "-", s(&p("dst"))], bytes);
+    let out = sparsecp_stdin(
+        &["copy", "--bmap", s(&p("y.bmap")), "-", s(&p("dst"))],
+        bytes,
+    );
     assert_eq!(code(&out), FAILED);
     let ended = format!("-: ended after {short} bytes");
     one_error_line(&out, &[&ended, &image, s(&p("y.bmap"))]);
@@ -213,10 +254,22 @@ fn a_bmap_with_a_wrong_own_checksum_or_malformed_is_refused() {
     std::fs::write(p("dst"), b"the old destination").unwrap();
     let before = listing(dir.path());
 
-    let out = sparsecp(&["copy", "--bmap", s(&p("edited.bmap")), s(&p("img")), s(&p("dst"))]);
+    let out = sparsecp(&[
+        "copy",
+        "--bmap",
+        s(&p("edited.bmap")),
+        s(&p("img")),
+        s(&p("dst")),
+    ]);
     assert_eq!(code(&out), FAILED);
     one_error_line(&out, &[s(&p("edited.bmap")), "own checksum does not match"]);
-    let out = sparsecp(&["copy", "--bmap", s(&p("garbage.bmap")), s(&p("img")), s(&p("dst"))]);
+    let out = sparsecp(&[
+        "copy",
+        "--bmap",
+        s(&p("garbage.bmap")),
+        s(&p("img")),
+        s(&p("dst")),
+    ]);
     assert_eq!(code(&out), FAILED);
     one_error_line(&out, &[s(&p("garbage.bmap")), "not a bmap file"]);
     let out = sparsecp(&["copy", "--bmap", s(&p("img")), s(&p("img")), s(&p("dst"))]);

@@ -160,10 +160,13 @@ impl Job<'_> {
         let existing = copy::existing(src_meta, self.src, self.target)?;
         let mode = match (existing.old(), src_meta) {
             (old, Some(meta)) => dest::inherited_mode(old, meta),
-            (Some(old), None) => std::os::unix::fs::PermissionsExt::mode(&old.permissions()) & 0o7777,
+            (Some(old), None) => {
+                std::os::unix::fs::PermissionsExt::mode(&old.permissions()) & 0o7777
+            }
             (None, None) => 0o666,
         };
-        let (output, dest) = copy::open_output(&existing, self.target, mode, None, &opts, &mut report)?;
+        let (output, dest) =
+            copy::open_output(&existing, self.target, mode, None, &opts, &mut report)?;
         let (out, out_path) = output.file_and_path(self.target);
         let plan = plan::plan(&self.bmap.layout(self.src), &dest, &opts);
         if let (Some(needed), Destination::NewFile(facts)) = (plan.space_needed, &dest) {
@@ -175,7 +178,8 @@ impl Job<'_> {
                 });
             }
         }
-        let sequential = matches!(&plan.strategy, Strategy::Move(m) if m.write == WriteMode::Sequential);
+        let sequential =
+            matches!(&plan.strategy, Strategy::Move(m) if m.write == WriteMode::Sequential);
         if let Output::Temp(_) = output {
             out.set_len(self.bmap.image_size).at(out_path, "set size")?;
         }
@@ -272,7 +276,10 @@ impl Job<'_> {
                 return Err(Error::BmapMismatch {
                     src: self.src.into(),
                     bmap: self.bmap_path.into(),
-                    range: range_text(r),
+                    range: match r.first == r.last {
+                        true => format!("block {}", r.first),
+                        false => format!("blocks {}", range_text(r)),
+                    },
                     start,
                     end: start + len,
                 });

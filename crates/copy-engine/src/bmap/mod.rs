@@ -96,14 +96,17 @@ impl Bmap {
 
     /// Number of mapped blocks.
     pub fn mapped_blocks(&self) -> u64 {
-        self.ranges.iter().map(|r| r.last - r.first + 1).sum()
+        self.ranges
+            .iter()
+            .map(|r| (r.last + 1).saturating_sub(r.first))
+            .sum()
     }
 
     /// The `(offset, length)` bytes of a range, clipped to the image.
     pub fn byte_range(&self, r: &BmapRange) -> (u64, u64) {
         let start = r.first * self.block_size;
         let end = ((r.last + 1) * self.block_size).min(self.image_size);
-        (start, end - start)
+        (start, end.saturating_sub(start))
     }
 
     /// The mapped bytes as a [`Layout`] of `path` (which the copy's plan

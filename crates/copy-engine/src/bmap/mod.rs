@@ -83,8 +83,8 @@ impl Bmap {
     /// temporary beside it, renamed over it once complete).
     pub fn write(&self, path: &Path) -> Result<(), Error> {
         let temp = TempFile::create(path, 0o666)?;
-        (&*temp.file())
-            .write_all(self.to_xml().as_bytes())
+        let mut file = temp.file();
+        file.write_all(self.to_xml().as_bytes())
             .at(temp.path(), "write bmap file")?;
         temp.commit(false)
     }

@@ -75,7 +75,9 @@ pub enum Error {
     },
     /// Bytes of the source that do not match their checksum in the bmap:
     /// the bmap was made for another image, or the source is damaged.
-    #[error("{src}: {range} (bytes {start}..{end}) do not match their checksum in {bmap}; destination left untouched")]
+    #[error(
+        "{src}: the SHA-256 of {range} (bytes {start}..{end}) does not match {bmap}; {outcome}"
+    )]
     BmapMismatch {
         /// The source.
         src: PathBuf,
@@ -87,6 +89,8 @@ pub enum Error {
         start: u64,
         /// One past its last byte.
         end: u64,
+        /// What became of the destination.
+        outcome: String,
     },
     /// A source whose size is not the image size the bmap describes.
     #[error("{src}: {found} bytes, but {bmap} describes an image of {image_size} bytes; nothing written")]
@@ -101,7 +105,7 @@ pub enum Error {
         image_size: u64,
     },
     /// A stream that ended before the image the bmap describes.
-    #[error("{src}: ended after {found} bytes, but {bmap} describes an image of {image_size} bytes; destination left untouched")]
+    #[error("{src}: ended after {found} bytes, but {bmap} describes an image of {image_size} bytes; {outcome}")]
     BmapSourceEnded {
         /// The source.
         src: PathBuf,
@@ -111,6 +115,8 @@ pub enum Error {
         found: u64,
         /// The image size in the bmap.
         image_size: u64,
+        /// What became of the destination.
+        outcome: String,
     },
     /// The copy was cancelled (a signal); nothing was changed.
     #[error("{path}: interrupted; destination left untouched")]

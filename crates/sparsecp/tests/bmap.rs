@@ -177,7 +177,13 @@ fn a_range_that_does_not_match_its_checksum_fails_and_leaves_dst() {
     assert_eq!(code(&out), FAILED);
     one_error_line(
         &out,
-        &[s(&src), s(&p("x.bmap")), "blocks 257-260", "do not match"],
+        &[
+            s(&src),
+            s(&p("x.bmap")),
+            "blocks 257-260",
+            "does not match",
+            "left untouched",
+        ],
     );
     assert_eq!(
         listing(dir.path()),
@@ -191,7 +197,7 @@ fn a_range_that_does_not_match_its_checksum_fails_and_leaves_dst() {
         bytes,
     );
     assert_eq!(code(&out), FAILED);
-    one_error_line(&out, &["-: blocks 257-260", s(&p("x.bmap"))]);
+    one_error_line(&out, &["-: the SHA-256 of blocks 257-260", s(&p("x.bmap"))]);
     assert_eq!(listing(dir.path()), before);
 }
 
@@ -276,4 +282,38 @@ fn a_bmap_with_a_wrong_own_checksum_or_malformed_is_refused() {
     assert_eq!(code(&out), FAILED);
     one_error_line(&out, &[s(&p("img")), "not a bmap file"]);
     assert_eq!(listing(dir.path()), before);
+}
+
+#[test]
+fn a_named_pipe_source_is_read_in_order_and_dev_null_checks_an_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    image(&p("img"));
+    let out = sparsecp(&["inspect", "--bmap", s(&p("y.bmap")), s(&p("img"))]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let st = Command::new("mkfifo").arg(p("fifo")).status().unwrap();
+    assert!(st.success());
+    let (fifo, bytes) = (p("fifo"), std::fs::read(p("img")).unwrap());
+    let writer = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+        let _ = f.write_all(&bytes);
+    });
+    let out = sparsecp(&["copy", "--bmap", s(&p("y.bmap")), s(&p("fifo")), s(&p("d"))]);
+    writer.join().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_copied(&p("img"), &p("d"), &Bmap::read(&p("y.bmap")).unwrap());
+
+    // Into /dev/null, a copy only checks the source against the bmap.
+    let out = sparsecp(&["copy", "--bmap", s(&p("y.bmap")), s(&p("img")), "/dev/null"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (src, _) = flipped_source(dir.path());
+    let out = sparsecp(&["copy", "--bmap", s(&p("y.bmap")), s(&src), "/dev/null"]);
+    assert_eq!(code(&out), FAILED);
+    one_error_line(
+        &out,
+        &[
+            "blocks 257-260",
+            "/dev/null was written in place up to byte",
+        ],
+    );
 }

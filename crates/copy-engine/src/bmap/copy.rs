@@ -13,6 +13,7 @@
 //! them; a mismatch fails the copy before the temporary is renamed, so an
 //! existing destination is left as it was.
 
+use std::cell::Cell;
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{FileExt, FileTypeExt};
@@ -71,6 +72,7 @@ pub fn copy_with_bmap(
         target: &target,
         opts,
         progress,
+        in_place: Cell::new(false),
     };
     if layout.kind == SourceKind::Stream {
         let mut reader = CancellableReader::new(file, opts.cancel.clone());
@@ -108,6 +110,7 @@ pub fn copy_stream_with_bmap(
         target: &target,
         opts,
         progress,
+        in_place: Cell::new(false),
     };
     job.run(Input::Stream(reader), None)
 }
@@ -129,6 +132,8 @@ struct Job<'a> {
     target: &'a Path,
     opts: &'a CopyOptions,
     progress: &'a dyn Progress,
+    /// Whether the destination is written in place (set once opened).
+    in_place: Cell<bool>,
 }
 
 impl Job<'_> {
@@ -168,6 +173,7 @@ impl Job<'_> {
         let (output, dest) =
             copy::open_output(&existing, self.target, mode, None, &opts, &mut report)?;
         let (out, out_path) = output.file_and_path(self.target);
+        self.in_place.set(matches!(output, Output::InPlace(_)));
         let plan = plan::plan(&self.bmap.layout(self.src), &dest, &opts);
         if let (Some(needed), Destination::NewFile(facts)) = (plan.space_needed, &dest) {
             if needed > facts.free_bytes {
@@ -282,6 +288,7 @@ impl Job<'_> {
                     },
                     start,
                     end: start + len,
+                    outcome: self.outcome(sequential, at),
                 });
             }
             pos = start + len;
@@ -293,6 +300,18 @@ impl Job<'_> {
             written += pad(&mut out, pos, image_size)?;
         }
         Ok((read, written))
+    }
+
+    /// What a failed copy left of the destination: a temporary is
+    /// removed, a device or `/dev/null` was written in place up to `at`.
+    fn outcome(&self, in_place: bool, at: u64) -> String {
+        match in_place {
+            false => "destination left untouched".into(),
+            true => format!(
+                "{} was written in place up to byte {at}",
+                self.target.display()
+            ),
+        }
     }
 
     /// Reads and drops a stream's bytes from `from` to `to`.
@@ -324,6 +343,7 @@ impl Job<'_> {
                         bmap: self.bmap_path.into(),
                         found: at + got as u64,
                         image_size: self.bmap.image_size,
+                        outcome: self.outcome(self.in_place.get(), at + got as u64),
                     })
                 }
                 Ok(n) => got += n,

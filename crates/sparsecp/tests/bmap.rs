@@ -134,6 +134,28 @@ fn our_bmap_is_accepted_by_bmaptool_and_equals_its_own() {
         std::fs::read(p("d")).unwrap()
     );
 
+    // bmaptool does check a bmap file's own checksum: edited, ours is refused.
+    let text = std::fs::read_to_string(p("y.bmap")).unwrap();
+    let edited = text.replacen("> 0-1 </Range>", "> 0 </Range>", 1);
+    assert_ne!(edited, text);
+    std::fs::write(p("edited.bmap"), edited).unwrap();
+    let st = Command::new("bmaptool")
+        .args([
+            "copy",
+            "--bmap",
+            s(&p("edited.bmap")),
+            s(&p("img")),
+            s(&p("d2")),
+        ])
+        .output()
+        .unwrap();
+    assert!(!st.status.success());
+    assert!(
+        stderr(&st).contains("checksum mismatch for bmap file"),
+        "{}",
+        stderr(&st)
+    );
+
     bmaptool_create(&p("img"), &p("x.bmap"));
     let (ours, theirs) = (
         Bmap::read(&p("y.bmap")).unwrap(),

@@ -114,6 +114,30 @@ fn bmaptool_bmap_copies_a_dense_file_and_a_pipe_keeping_holes() {
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_copied(&p("img"), &p("d3"), &bmap);
+
+    // `bmaptool create --no-checksum`: the ranges are copied unchecked.
+    let out = Command::new("bmaptool")
+        .args([
+            "create",
+            "--no-checksum",
+            "-o",
+            s(&p("nc.bmap")),
+            s(&p("img")),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "bmaptool create: {}", stderr(&out));
+    let unchecked = Bmap::read(&p("nc.bmap")).unwrap();
+    assert!(unchecked.ranges.iter().all(|r| r.sha256.is_none()));
+    let out = sparsecp(&[
+        "copy",
+        "--bmap",
+        s(&p("nc.bmap")),
+        s(&p("dense")),
+        s(&p("d4")),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_copied(&p("img"), &p("d4"), &unchecked);
 }
 
 #[test]

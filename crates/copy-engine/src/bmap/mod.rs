@@ -1,6 +1,7 @@
 //! bmap files: bmaptool's block maps (format 2.0), which list the blocks of
-//! an image that hold data, each run of blocks with its SHA-256, so that a
-//! copy reads and writes only those and can check what it read.
+//! an image that hold data, each run of blocks with its SHA-256 (unless
+//! made with `bmaptool create --no-checksum`), so that a copy reads and
+//! writes only those and can check what it read.
 //!
 //! - [`Bmap`]: the map itself, validated on every way in (ranges sorted,
 //!   apart and inside the image); [`Bmap::read`] also checks the file's
@@ -34,7 +35,8 @@ pub const BMAP_BLOCK_SIZE: u64 = 4096;
 const HASH_CHUNK: usize = 1 << 20;
 
 /// A run of mapped blocks, `first..=last`, and the SHA-256 of its bytes
-/// (up to the image's end: the last block of an image may be partial).
+/// (up to the image's end: the last block of an image may be partial), if
+/// the file has one (`bmaptool create --no-checksum` leaves it out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BmapRange {
     /// The first block.
@@ -42,7 +44,7 @@ pub struct BmapRange {
     /// The last block (inclusive, as in the file).
     pub last: u64,
     /// SHA-256 of the range's bytes.
-    pub sha256: [u8; 32],
+    pub sha256: Option<[u8; 32]>,
 }
 
 /// A validated block map.
@@ -166,7 +168,7 @@ impl Bmap {
                 _ => ranges.push(BmapRange {
                     first,
                     last,
-                    sha256: [0; 32],
+                    sha256: None,
                 }),
             }
         }
@@ -207,7 +209,7 @@ impl Bmap {
                 progress.advance(n as u64);
                 offset += n as u64;
             }
-            self.ranges[i].sha256 = hash.finalize().into();
+            self.ranges[i].sha256 = Some(hash.finalize().into());
         }
         Ok(())
     }

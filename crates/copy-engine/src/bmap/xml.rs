@@ -201,25 +201,31 @@ fn range(value: &str, chksum: Option<String>) -> Result<BmapRange, String> {
     };
     let first: u64 = first.parse().map_err(|_| bad())?;
     let last: u64 = last.parse().map_err(|_| bad())?;
-    let chksum = chksum.ok_or_else(|| format!("<Range> {value} has no chksum"))?;
-    let mut sha256 = [0u8; 32];
-    let valid = chksum.len() == SHA256_HEX
-        && chksum.is_ascii()
-        && sha256.iter_mut().enumerate().all(|(i, b)| {
-            u8::from_str_radix(&chksum[2 * i..2 * i + 2], 16)
-                .map(|v| *b = v)
-                .is_ok()
-        });
-    if !valid {
-        return Err(format!(
-            "<Range> {value}: chksum {chksum:?} is not a SHA-256 in hex"
-        ));
-    }
+    // bmaptool create --no-checksum leaves the attribute out; such ranges
+    // are copied unchecked, as bmaptool does.
+    let sha256 = match chksum {
+        None => None,
+        Some(chksum) => Some(digest(&chksum).ok_or_else(|| {
+            format!("<Range> {value}: chksum {chksum:?} is not a SHA-256 in hex")
+        })?),
+    };
     Ok(BmapRange {
         first,
         last,
         sha256,
     })
+}
+
+/// A SHA-256 from its hex text.
+fn digest(text: &str) -> Option<[u8; 32]> {
+    if text.len() != SHA256_HEX || !text.is_ascii() {
+        return None;
+    }
+    let mut sha256 = [0u8; 32];
+    for (i, b) in sha256.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(sha256)
 }
 
 /// The file's text: the elements bmaptool reads, its checksum filled in.
@@ -269,12 +275,10 @@ pub(super) fn render(b: &Bmap) -> String {
         " </BmapFileChecksum>\n\n    <!-- The mapped blocks: ranges first-last or single blocks -->\n    <BlockMap>\n",
     );
     for r in &b.ranges {
-        let _ = writeln!(
-            s,
-            "        <Range chksum=\"{}\"> {} </Range>",
-            hex(&r.sha256),
-            range_text(r)
-        );
+        let chksum = r
+            .sha256
+            .map_or_else(String::new, |d| format!(" chksum=\"{}\"", hex(&d)));
+        let _ = writeln!(s, "        <Range{chksum}> {} </Range>", range_text(r));
     }
     s.push_str("    </BlockMap>\n</bmap>\n");
     let sum = hex(&Sha256::digest(s.as_bytes()));

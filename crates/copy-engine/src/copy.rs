@@ -31,7 +31,8 @@
 //!    plan chose.
 //!
 //! Streams ([`copy_stream`], or a FIFO source) take the same steps with
-//! [`plan::plan_stream`]: read front to back through the ring.
+//! [`plan::plan_stream`]: read front to back through the ring. A copy
+//! guided by a bmap file (`bmap::copy`) shares steps 1 and 5 with these.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek};
@@ -113,7 +114,7 @@ pub fn copy_stream(
 
 /// The path the copy will actually write: `dst/NAME` for a directory, the
 /// file a symlink points to (so the link survives), else `dst` itself.
-fn resolve_destination(src: &Path, dst: &Path) -> Result<PathBuf, Error> {
+pub(crate) fn resolve_destination(src: &Path, dst: &Path) -> Result<PathBuf, Error> {
     let mut target = dst.to_path_buf();
     if fs::metadata(dst).map(|m| m.is_dir()).unwrap_or(false) {
         let name = src.file_name().ok_or_else(|| Error::Unsupported {
@@ -134,7 +135,7 @@ fn resolve_destination(src: &Path, dst: &Path) -> Result<PathBuf, Error> {
 }
 
 /// Where the destination stands before we write.
-enum Existing {
+pub(crate) enum Existing {
     /// Nothing there yet.
     Absent,
     /// A regular file, to be replaced atomically.
@@ -145,7 +146,7 @@ enum Existing {
 
 impl Existing {
     /// The regular file the copy will replace, if any.
-    fn old(&self) -> Option<&fs::Metadata> {
+    pub(crate) fn old(&self) -> Option<&fs::Metadata> {
         match self {
             Existing::Regular(m) => Some(m),
             Existing::Absent | Existing::Special => None,
@@ -153,7 +154,11 @@ impl Existing {
     }
 }
 
-fn existing(src_meta: Option<&fs::Metadata>, src: &Path, target: &Path) -> Result<Existing, Error> {
+pub(crate) fn existing(
+    src_meta: Option<&fs::Metadata>,
+    src: &Path,
+    target: &Path,
+) -> Result<Existing, Error> {
     let meta = match fs::metadata(target) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Existing::Absent),
@@ -261,7 +266,7 @@ fn copy_stream_to(
 }
 
 /// The destination opened for writing.
-enum Output {
+pub(crate) enum Output {
     /// A temporary in the target's directory, renamed over it at the end.
     Temp(TempFile),
     /// The target itself (a pipe, device, `/dev/null`), written in place.
@@ -270,7 +275,7 @@ enum Output {
 
 impl Output {
     /// The open file and where it is.
-    fn file_and_path<'a>(&'a self, target: &'a Path) -> (&'a File, &'a Path) {
+    pub(crate) fn file_and_path<'a>(&'a self, target: &'a Path) -> (&'a File, &'a Path) {
         match self {
             Output::Temp(temp) => (temp.file(), temp.path()),
             Output::InPlace(file) => (file, target),
@@ -283,7 +288,7 @@ impl Output {
 /// temporary with `mode` and the owner of the file it will replace, with
 /// its filesystem's facts (`src`, when seekable, is asked whether
 /// copy_file_range pays).
-fn open_output(
+pub(crate) fn open_output(
     existing: &Existing,
     target: &Path,
     mode: u32,
@@ -306,7 +311,7 @@ fn open_output(
 
 /// Renames a temporary over the target ([`finish`]); a destination
 /// written in place is complete already.
-fn complete(
+pub(crate) fn complete(
     mut report: CopyReport,
     output: Output,
     holes: Option<u64>,
@@ -416,7 +421,7 @@ fn finish(
 /// A source that grew or shrank while we copied it was not copied whole,
 /// and one written meanwhile (a write, a truncate and regrow, a punched
 /// hole: each moves its change time) may be torn between two versions.
-fn check_unchanged(
+pub(crate) fn check_unchanged(
     src: &File,
     path: &Path,
     before: u64,

@@ -64,6 +64,60 @@ pub enum Error {
         /// Why not.
         reason: String,
     },
+    /// A bmap file that cannot be used: malformed, an unsupported format
+    /// version or checksum type, or its own checksum does not match.
+    #[error("{path}: {reason}")]
+    BadBmap {
+        /// The bmap file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Bytes of the source that do not match their checksum in the bmap:
+    /// the bmap was made for another image, or the source is damaged.
+    #[error(
+        "{src}: the SHA-256 of {range} (bytes {start}..{end}) does not match {bmap}; {outcome}"
+    )]
+    BmapMismatch {
+        /// The source.
+        src: PathBuf,
+        /// The bmap file.
+        bmap: PathBuf,
+        /// The range: `block N` or `blocks FIRST-LAST`.
+        range: String,
+        /// Its first byte.
+        start: u64,
+        /// One past its last byte.
+        end: u64,
+        /// What became of the destination.
+        outcome: String,
+    },
+    /// A source whose size is not the image size the bmap describes.
+    #[error("{src}: {found} bytes, but {bmap} describes an image of {image_size} bytes; nothing written")]
+    BmapSizeMismatch {
+        /// The source.
+        src: PathBuf,
+        /// The bmap file.
+        bmap: PathBuf,
+        /// The source's size.
+        found: u64,
+        /// The image size in the bmap.
+        image_size: u64,
+    },
+    /// A stream that ended before the image the bmap describes.
+    #[error("{src}: ended after {found} bytes, but {bmap} describes an image of {image_size} bytes; {outcome}")]
+    BmapSourceEnded {
+        /// The source.
+        src: PathBuf,
+        /// The bmap file.
+        bmap: PathBuf,
+        /// Bytes the stream delivered.
+        found: u64,
+        /// The image size in the bmap.
+        image_size: u64,
+        /// What became of the destination.
+        outcome: String,
+    },
     /// The copy was cancelled (a signal); nothing was changed.
     #[error("{path}: interrupted; destination left untouched")]
     Interrupted {

@@ -11,11 +11,14 @@
 //!   [`CopyReport`] whose methods and worker shapes are the plan's.
 //! - [`dig()`]: punches all-zero blocks out of a file in place.
 //! - [`verify()`]: same content, and allocation within a promise.
+//! - [`bmap`]: bmaptool's block maps: [`Bmap::create`], and
+//!   [`copy_with_bmap`], a copy of a bmap's mapped ranges, checked.
 //!
 //! Syscalls live in one module (`sys`); `unsafe` only in its FIEMAP wrapper.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bmap;
 pub mod buffer;
 mod copy;
 mod dest;
@@ -35,6 +38,8 @@ mod sys;
 mod verify;
 pub mod zero;
 
+pub use bmap::copy::{copy_stream_with_bmap, copy_with_bmap};
+pub use bmap::{Bmap, BmapRange};
 pub use buffer::AlignedBuf;
 pub use copy::{copy, copy_stream};
 pub use dest::remove_stale_temporaries;

@@ -67,6 +67,9 @@ pub enum Shape {
     /// Reader threads and one writer (or puncher) joined by a ring of
     /// buffers (dense and sequential copies, streams, punching).
     Ring,
+    /// One thread reading, checking and writing in turn (bmap copies,
+    /// which hash each range in order).
+    OneThread,
 }
 
 impl fmt::Display for Shape {
@@ -75,6 +78,7 @@ impl fmt::Display for Shape {
             Shape::Kernel => "the kernel",
             Shape::SparseWorkers => "sparse workers",
             Shape::Ring => "reader/writer ring",
+            Shape::OneThread => "one thread",
         })
     }
 }

@@ -7,6 +7,8 @@ mod support;
 /// The fault suite (issue #4): out of space, read errors, changing sources, misleading files.
 mod faults;
 
+/// bmap files: parse, validate, write, create, and the plan of a bmap (no root).
+mod bmap;
 /// Every named layout, every sparse mode, every filesystem: content, holes, allocation.
 mod layouts;
 /// Plans for a table of layouts x options x filesystem facts (insta snapshots; no root).

@@ -48,6 +48,13 @@ pub struct CopyArgs {
     /// Do not check that the destination filesystem has room first.
     #[arg(long)]
     pub no_space_check: bool,
+    /// Copy only the blocks this bmap file maps (bmaptool's format 2.0, as
+    /// `bmaptool create` or `sparsecp inspect --bmap` writes it), checking
+    /// each range's SHA-256; the rest of DST becomes holes. For sources that
+    /// cannot show their holes: '-', a pipe, a fully allocated image. The
+    /// bmap decides what is data: --sparse and --reflink do not apply.
+    #[arg(long, value_name = "FILE.bmap", conflicts_with = "verify")]
+    pub bmap: Option<PathBuf>,
     #[command(flatten)]
     pub output: Output,
     /// The source: a file, a block device, or '-' for standard input (copied
@@ -67,6 +74,11 @@ pub struct InspectArgs {
     /// Also draw the files' allocation maps into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub map: Option<PathBuf>,
+    /// Also write the file's bmap (bmaptool's format 2.0: its allocated
+    /// 4 KiB blocks, each range with its SHA-256) to this file, for
+    /// `sparsecp copy --bmap` or `bmaptool copy`; needs exactly one file.
+    #[arg(long, value_name = "FILE.bmap")]
+    pub bmap: Option<PathBuf>,
     #[command(flatten)]
     pub output: Output,
     /// Files or block devices to inspect.

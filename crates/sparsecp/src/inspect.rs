@@ -5,10 +5,12 @@ use std::process::ExitCode;
 
 use allocmap::{render_svg, ImageMap, MapOptions};
 use anyhow::{Context, Result};
-use copy_engine::{human_bytes as bytes, Layout};
+use copy_engine::bmap::BMAP_BLOCK_SIZE;
+use copy_engine::{human_bytes as bytes, Bmap, Cancel, Layout};
 use serde::Serialize;
 
 use crate::cli::InspectArgs;
+use crate::progress::Bar;
 
 /// How many extents the text output lists without `--extents`.
 const SHOWN: usize = 10;
@@ -39,7 +41,28 @@ struct ExtentOut {
     shared: bool,
 }
 
-pub fn run(a: &InspectArgs) -> Result<ExitCode> {
+pub fn run(a: &InspectArgs, cancel: &Cancel) -> Result<ExitCode> {
+    if let Some(path) = &a.bmap {
+        anyhow::ensure!(
+            a.files.len() == 1,
+            "--bmap writes the bmap of one file; {} were given",
+            a.files.len()
+        );
+        let bar = Bar::new(!a.output.quiet && !a.output.json);
+        let bmap = Bmap::create(&a.files[0], BMAP_BLOCK_SIZE, cancel, &bar)?;
+        bmap.write(path)?;
+        if !a.output.json && !a.output.quiet {
+            crate::out(&format!(
+                "{}: bmap of {}: {} ranges, {} of {} blocks of {} mapped",
+                path.display(),
+                a.files[0].display(),
+                bmap.ranges.len(),
+                bmap.mapped_blocks(),
+                bmap.blocks_count(),
+                bytes(bmap.block_size)
+            ));
+        }
+    }
     let layouts = a
         .files
         .iter()

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use copy_engine::{Cancel, CancellableReader, CopyOptions, Error};
+use copy_engine::{
+    Cancel, CancellableReader, CopyOptions, CopyReport, Error, ReflinkMode, SparseMode,
+};
 
 use progress::Bar;
 use sparsecp::cli::{self, Cli, Command};
@@ -52,7 +54,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 cancel,
             };
             let bar = Bar::new(!a.output.quiet && !a.output.json);
-            let report = if a.src == Path::new("-") {
+            if a.bmap.is_some() {
+                let conflict = match (a.sparse, a.reflink) {
+                    (SparseMode::Auto, ReflinkMode::Always) => Some("--reflink always".to_string()),
+                    (SparseMode::Auto, _) => None,
+                    (sparse, _) => Some(format!("--sparse {sparse}")),
+                };
+                if let Some(option) = conflict {
+                    anyhow::bail!(
+                        "--bmap decides which blocks are data: it cannot be combined with {option}"
+                    );
+                }
+            }
+            let report = if let Some(bmap) = &a.bmap {
+                copy_with_bmap(&a.src, bmap, &a.dst, &opts, &bar)?
+            } else if a.src == Path::new("-") {
                 // SIGINT must end a wait for input too (see CancellableReader).
                 let mut stdin = CancellableReader::new(std::io::stdin(), opts.cancel.clone());
                 copy_engine::copy_stream(&mut stdin, Path::new("-"), &a.dst, &opts, &bar)?
@@ -81,7 +97,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(verdict_code(verdict.is_none_or(|v| v.ok)))
         }
-        Command::Inspect(a) => inspect::run(&a),
+        Command::Inspect(a) => inspect::run(&a, &cancel),
         Command::Dig(a) => {
             let bar = Bar::new(!a.output.quiet && !a.output.json);
             let report = copy_engine::dig(&a.file, &cancel, &bar)?;
@@ -113,6 +129,22 @@ fn print_report<R: serde::Serialize + std::fmt::Display>(
         out(&r.to_string());
     }
     Ok(())
+}
+
+/// `copy --bmap`: from standard input for '-', else from the path.
+fn copy_with_bmap(
+    src: &Path,
+    bmap: &Path,
+    dst: &Path,
+    opts: &CopyOptions,
+    bar: &Bar,
+) -> Result<CopyReport, Error> {
+    if src == Path::new("-") {
+        let mut stdin = CancellableReader::new(std::io::stdin(), opts.cancel.clone());
+        copy_engine::copy_stream_with_bmap(&mut stdin, src, bmap, dst, opts, bar)
+    } else {
+        copy_engine::copy_with_bmap(src, bmap, dst, opts, bar)
+    }
 }
 
 /// Prints a line to standard output; a reader that went away (`| head`)

@@ -4,6 +4,8 @@ mod support;
 
 /// Bad command lines and paths: one error line naming the path, exit 3, nothing changed.
 mod bad_input;
+/// `copy --in-place`: the atomic copy refused for room, in place instead; ENOSPC and SIGKILL in place.
+mod in_place;
 /// `copy`: modes, stdin, directories, JSON, exit codes and error lines.
 mod copy;
 /// `inspect`, `dig` and `verify` output and verdicts.

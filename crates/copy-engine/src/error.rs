@@ -151,22 +151,22 @@ fn no_space(path: &Path, needed: u64, free: u64, old: u64, advice: SpaceAdvice) 
     match advice {
         SpaceAdvice::InPlace { dig } => format!(
             "{p}: not enough space to replace it atomically: the copy needs {n}, {f} are free and \
-             the old {p} holds {o} until it is replaced; use --in-place to write over it \
+             the old destination holds {o} until it is replaced; use --in-place to write over it \
              (not atomic){}",
             if dig {
-                format!(", or `sparsecp dig {p}` first (it is fully allocated and holds zero blocks)")
+                format!(", or `sparsecp dig {p}` first (it has no holes, and zero blocks were sampled in it)")
             } else {
                 String::new()
             }
         ),
         SpaceAdvice::Short { in_place: true } => format!(
             "{p}: not enough space even in place: the copy needs {n}, {f} are free plus {o} \
-             the old {p} holds: {} short (use --no-space-check to try anyway)",
+             the old destination holds: {} short (use --no-space-check to try anyway)",
             human_bytes(needed.saturating_sub(free + old))
         ),
         SpaceAdvice::Short { in_place: false } if old > 0 => format!(
             "{p}: not enough space: the copy needs {n}, {f} are free (and {o} more in place, \
-             once the old {p} is truncated): {} short even with --in-place \
+             once the old destination is truncated): {} short even with --in-place \
              (use --no-space-check to try anyway)",
             human_bytes(needed.saturating_sub(free + old))
         ),

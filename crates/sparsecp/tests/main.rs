@@ -10,5 +10,7 @@ mod in_place;
 mod copy;
 /// `inspect`, `dig` and `verify` output and verdicts.
 mod inspect_dig_verify;
+/// Live images (files backing loop devices): copy and dig refuse them, by any path, unless overridden.
+mod live;
 /// SIGINT, SIGTERM and SIGKILL mid-copy and mid-dig; the next run removes stale temporaries.
 mod killed;

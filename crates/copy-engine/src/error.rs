@@ -57,21 +57,8 @@ pub enum Error {
     /// The path backs an attached loop device: copying from it may miss
     /// writes still in the device's page cache, digging or overwriting it
     /// races the device's own writes.
-    #[error("{path}: backs {device}{}; {why} ({flag} to go ahead anyway)", mounted(mount_point.as_deref(), *read_write))]
-    Attached {
-        /// The file concerned.
-        path: PathBuf,
-        /// The loop device, like `/dev/loop3`.
-        device: PathBuf,
-        /// Where it (or a partition of it) is mounted, if it is.
-        mount_point: Option<PathBuf>,
-        /// Whether that mount is read-write.
-        read_write: bool,
-        /// Why that matters for this operation.
-        why: String,
-        /// The option that overrides the refusal.
-        flag: String,
-    },
+    #[error("{0}")]
+    Attached(Box<crate::live::Refusal>),
     /// An `--in-place` copy failed after truncating the destination.
     #[error("{}", incomplete(path, cause))]
     Incomplete {
@@ -175,18 +162,6 @@ fn no_space(path: &Path, needed: u64, free: u64, old: u64, advice: SpaceAdvice) 
              (use --no-space-check to try anyway)",
             human_bytes(needed - free)
         ),
-    }
-}
-
-/// ", mounted read-write on /mnt" and the like.
-fn mounted(mount_point: Option<&Path>, read_write: bool) -> String {
-    match mount_point {
-        Some(m) => format!(
-            ", mounted {} on {}",
-            if read_write { "read-write" } else { "read-only" },
-            m.display()
-        ),
-        None => ", not mounted".into(),
     }
 }
 

@@ -49,7 +49,7 @@ pub use layout::{Extent, Layout, SourceKind};
 pub use options::{CopyOptions, ReflinkMode, SparseMode};
 pub use plan::{CopyPlan, Destination, FsFacts, Strategy};
 pub use progress::{Cancel, NoProgress, Progress};
-pub use space::{OldDestination, SpaceAdvice};
 pub use report::{CopyReport, DigReport, Method, Phase, PhaseReport, Shape};
+pub use space::{OldDestination, SpaceAdvice};
 pub use stream::CancellableReader;
 pub use verify::{verify, VerifyReport};

@@ -15,6 +15,7 @@
 //! `/proc/self/mountinfo`, matched by the device number of the loop device
 //! or of one of its partitions.
 
+use std::fmt;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -61,16 +62,41 @@ impl LoopUse {
     }
 
     /// The refusal of an operation on `path` because of this device.
-    fn refusal(&self, path: &Path, why: &str, flag: &str) -> Error {
-        let mount = self.mount();
-        Error::Attached {
+    fn refusal(&self, path: &Path, why: &'static str, flag: &'static str) -> Error {
+        Error::Attached(Box::new(Refusal {
             path: path.into(),
-            device: self.device.clone(),
-            mount_point: mount.map(|(m, _)| m.clone()),
-            read_write: mount.is_some_and(|&(_, rw)| rw),
-            why: why.into(),
-            flag: flag.into(),
-        }
+            device: self.clone(),
+            why,
+            flag,
+        }))
+    }
+}
+
+/// Why an operation on a live image was refused ([`Error::Attached`]).
+#[derive(Debug)]
+pub struct Refusal {
+    /// The file concerned.
+    pub path: PathBuf,
+    /// The loop device it backs, and its mounts.
+    pub device: LoopUse,
+    /// Why that matters for this operation.
+    pub why: &'static str,
+    /// The option that overrides the refusal.
+    pub flag: &'static str,
+}
+
+impl fmt::Display for Refusal {
+    /// `PATH: backs /dev/loop3, mounted read-write on /mnt; WHY (FLAG to go
+    /// ahead anyway)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: backs {}; {} ({} to go ahead anyway)",
+            self.path.display(),
+            self.device.describe(),
+            self.why,
+            self.flag
+        )
     }
 }
 

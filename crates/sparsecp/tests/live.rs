@@ -18,7 +18,13 @@ const MIB: u64 = 1 << 20;
 /// written in a file inside (not synced: still in the page cache).
 fn live_image(dir: &Path) -> (BackingFile, ImageMount) {
     let image = BackingFile::create(&dir.join("img"), 64 * MIB).unwrap();
-    testbed::mkfs(FsKind::Ext2, image.path(), "live", &testbed::uuid_from_seed(16)).unwrap();
+    testbed::mkfs(
+        FsKind::Ext2,
+        image.path(),
+        "live",
+        &testbed::uuid_from_seed(16),
+    )
+    .unwrap();
     let mount = ImageMount::mount(image.path(), FsKind::Ext2, None, "sparsecp-live-").unwrap();
     let mut f = std::fs::File::create(mount.path().join("new.bin")).unwrap();
     f.write_all(&vec![0x5a; 8 * MIB as usize]).unwrap();
@@ -107,7 +113,13 @@ fn an_image_attached_but_not_mounted_copies_and_is_still_no_dig() {
     testbed::require_fs!(FsKind::Ext2);
     let dir = tempfile::tempdir_in(testbed::scratch_dir()).unwrap();
     let image = BackingFile::create(&dir.path().join("img"), 64 * MIB).unwrap();
-    testbed::mkfs(FsKind::Ext2, image.path(), "idle", &testbed::uuid_from_seed(17)).unwrap();
+    testbed::mkfs(
+        FsKind::Ext2,
+        image.path(),
+        "idle",
+        &testbed::uuid_from_seed(17),
+    )
+    .unwrap();
     let device = testbed::LoopDevice::attach(image.path()).unwrap();
     let copy = dir.path().join("img2");
     let o = sparsecp(&["copy", "-q", s(image.path()), s(&copy)]);

@@ -4,13 +4,13 @@ mod support;
 
 /// Bad command lines and paths: one error line naming the path, exit 3, nothing changed.
 mod bad_input;
-/// `copy --in-place`: the atomic copy refused for room, in place instead; ENOSPC and SIGKILL in place.
-mod in_place;
 /// `copy`: modes, stdin, directories, JSON, exit codes and error lines.
 mod copy;
+/// `copy --in-place`: the atomic copy refused for room, in place instead; ENOSPC and SIGKILL in place.
+mod in_place;
 /// `inspect`, `dig` and `verify` output and verdicts.
 mod inspect_dig_verify;
-/// Live images (files backing loop devices): copy and dig refuse them, by any path, unless overridden.
-mod live;
 /// SIGINT, SIGTERM and SIGKILL mid-copy and mid-dig; the next run removes stale temporaries.
 mod killed;
+/// Live images (files backing loop devices): copy and dig refuse them, by any path, unless overridden.
+mod live;

@@ -14,7 +14,7 @@
 //!   that copies, digs and in-place writes refuse).
 //! - [`verify()`]: same content, and allocation within a promise.
 //!
-//! Syscalls live in one module (`sys`); `unsafe` only in its FIEMAP wrapper.
+//! Syscalls live in one module (`sys`); `unsafe` only in its FIEMAP and LOOP_GET_STATUS64 wrappers.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -4,16 +4,16 @@
 //! the device makes.
 //!
 //! The file is matched by device and inode, never by name: a path can be
-//! bind-mounted, renamed or reached through a symlink. For each attached
-//! loop device, sysfs gives the backing file's path as the kernel sees it
-//! now (`/sys/block/loopN/loop/backing_file` is a `d_path` taken when read,
-//! so it follows renames), and a stat of that path gives its device and
-//! inode. (LOOP_GET_STATUS64 gives them directly, but needs the device
-//! opened, root, and an `unsafe` ioctl wrapper; sysfs needs neither.) A
-//! backing file deleted while attached reads `... (deleted)` and cannot be
-//! the file we were given a path to. Mounts come from
-//! `/proc/self/mountinfo`, matched by the device number of the loop device
-//! or of one of its partitions.
+//! bind-mounted, renamed or reached through a symlink. For each loop
+//! device in `/sys/block`, LOOP_GET_STATUS64 (`sys::loop_backing`) gives
+//! the backing file's device and inode as the kernel holds them. Where the
+//! device node cannot be opened (not root, no `/dev` node), sysfs stands
+//! in: `/sys/block/loopN/loop/backing_file` is a `d_path` taken when read,
+//! so it follows renames, and a stat of it gives device and inode (unless
+//! the path lies outside our mount namespace, or the file was deleted:
+//! `... (deleted)`, which cannot be the file we were given a path to).
+//! Mounts come from `/proc/self/mountinfo`, matched by the device number
+//! of the loop device or of one of its partitions.
 
 use std::fmt;
 use std::fs;
@@ -21,6 +21,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::sys;
 
 /// A loop device whose backing file is the file asked about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,16 +118,28 @@ pub fn loop_uses(path: &Path) -> Vec<LoopUse> {
         .flatten()
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
-            let sys = Path::new("/sys/block").join(&name);
-            let backing = fs::read_to_string(sys.join("loop/backing_file")).ok()?;
-            let backing = fs::metadata(backing.trim_end_matches('\n')).ok()?;
-            if (backing.dev(), backing.ino()) != (meta.dev(), meta.ino()) {
+            if !name.starts_with("loop") {
                 return None;
             }
-            let numbers = device_numbers(&sys, &name);
+            let sys_dir = Path::new("/sys/block").join(&name);
+            let device = Path::new("/dev").join(&name);
+            let (dev, ino, read_only) = match sys::loop_backing(&device) {
+                Ok(Some(b)) => (b.dev, b.ino, b.read_only),
+                Ok(None) => return None,
+                Err(_) => {
+                    let path = fs::read_to_string(sys_dir.join("loop/backing_file")).ok()?;
+                    let backing = fs::metadata(path.trim_end_matches('\n')).ok()?;
+                    let ro = fs::read_to_string(sys_dir.join("ro")).is_ok_and(|s| s.trim() == "1");
+                    (sys::dev_numbers(backing.dev()), backing.ino(), ro)
+                }
+            };
+            if (dev, ino) != (sys::dev_numbers(meta.dev()), meta.ino()) {
+                return None;
+            }
+            let numbers = device_numbers(&sys_dir, &name);
             Some(LoopUse {
-                device: Path::new("/dev").join(&name),
-                read_only: fs::read_to_string(sys.join("ro")).is_ok_and(|s| s.trim() == "1"),
+                device,
+                read_only,
                 mounts: mounts
                     .iter()
                     .filter(|m| numbers.contains(&m.device))

@@ -8,13 +8,15 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use testbed::{FsKind, ScratchFs};
 
 use crate::support::{
     code, dense_file, one_error_line, s, same_content, sparsecp, stderr, temporaries, FAILED,
+    INTERRUPTED,
 };
 
 const MIB: u64 = 1 << 20;
@@ -117,34 +119,40 @@ fn in_place_without_room_even_in_place_is_refused_then_enospc_says_incomplete() 
     assert!(!same_content(&src, &dst));
 }
 
-#[test]
-fn sigkill_mid_in_place_copy_leaves_a_prefix_of_the_source_and_no_temporary() {
-    testbed::require!("mkfifo");
-    let dir = tempfile::tempdir_in(testbed::scratch_dir()).unwrap();
-    let dst = dir.path().join("passive.img");
-    dense_file(&dst, 64 * MIB, 0, 1);
-    let fifo = dir.path().join("feed");
+/// Starts `sparsecp copy --in-place FIFO DST` over a 64 MiB dense `dst`,
+/// feeds it 8 MiB and waits until they are written, keeping the FIFO's
+/// writer open so the copy waits for more. Returns the child, the bytes
+/// fed and the writer.
+fn in_place_copy_waiting_for_more(dir: &Path, dst: &Path) -> (Child, Vec<u8>, File) {
+    dense_file(dst, 64 * MIB, 0, 1);
+    let fifo = dir.join("feed");
     let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(st.success());
-
     let mut child = Command::new(env!("CARGO_BIN_EXE_sparsecp"))
-        .args(["copy", "-q", "--in-place", s(&fifo), s(&dst)])
+        .args(["copy", "-q", "--in-place", s(&fifo), s(dst)])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Feed 8 MiB of data and keep the writer open: the copy has written
-    // them and waits for more when it is killed.
     let fed: Vec<u8> = (0..8 * MIB).map(|i| (i % 251) as u8 + 1).collect();
     let mut writer = File::options().write(true).open(&fifo).unwrap();
     writer.write_all(&fed).unwrap();
     let start = Instant::now();
-    while std::fs::metadata(&dst).unwrap().len() < fed.len() as u64 {
+    while std::fs::metadata(dst).unwrap().len() < fed.len() as u64 {
         assert!(child.try_wait().unwrap().is_none(), "copy ended early");
         assert!(start.elapsed() < Duration::from_secs(60), "never copied");
         std::thread::sleep(Duration::from_millis(1));
     }
+    (child, fed, writer)
+}
+
+#[test]
+fn sigkill_mid_in_place_copy_leaves_a_prefix_of_the_source_and_no_temporary() {
+    testbed::require!("mkfifo");
+    let dir = tempfile::tempdir_in(testbed::scratch_dir()).unwrap();
+    let dst = dir.path().join("passive.img");
+    let (mut child, fed, writer) = in_place_copy_waiting_for_more(dir.path(), &dst);
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert_eq!(
@@ -153,11 +161,29 @@ fn sigkill_mid_in_place_copy_leaves_a_prefix_of_the_source_and_no_temporary() {
         "{status}"
     );
     drop(writer);
-
     // What survives: the destination truncated and holding exactly what
     // the copy had received, the old content gone, no temporary.
-    let left = std::fs::read(&dst).unwrap();
-    assert_eq!(left, fed, "the destination holds the bytes fed so far");
+    assert_eq!(std::fs::read(&dst).unwrap(), fed);
+    assert!(temporaries(dir.path()).is_empty(), "no temporary");
+}
+
+#[test]
+fn sigterm_mid_in_place_copy_exits_130_saying_the_destination_is_incomplete() {
+    testbed::require!("mkfifo");
+    let dir = tempfile::tempdir_in(testbed::scratch_dir()).unwrap();
+    let dst = dir.path().join("passive.img");
+    let (child, fed, writer) = in_place_copy_waiting_for_more(dir.path(), &dst);
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let o = child.wait_with_output().unwrap();
+    drop(writer);
+    assert_eq!(code(&o), INTERRUPTED, "{}", stderr(&o));
+    let line = one_error_line(
+        &o,
+        &["interrupted", &format!("{} is now incomplete", s(&dst))],
+    );
+    eprintln!("interrupted: {line}");
+    assert_eq!(std::fs::read(&dst).unwrap(), fed);
     assert!(temporaries(dir.path()).is_empty(), "no temporary");
 }
 

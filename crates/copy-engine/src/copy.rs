@@ -33,6 +33,14 @@
 //! Streams ([`copy_stream`], or a FIFO source) take the same steps with
 //! [`plan::plan_stream`]: read front to back through the ring. A copy
 //! guided by a bmap file (`bmap::copy`) shares steps 1 and 5 with these.
+//!
+//! With `--in-place` an existing regular destination is written in its own
+//! inode instead (`Output::Overwrite`): its space check counts the old
+//! blocks as free and runs before it is truncated (`dest`); a failure
+//! after that says the destination is now incomplete.
+//!
+//! Before any of this, a source or destination that backs an attached loop
+//! device is refused (`live`) unless the options allow it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek};
@@ -44,10 +52,12 @@ use crate::dest::{self, TempFile};
 use crate::error::{Error, IoContext};
 use crate::execute::{self, Input, Run};
 use crate::layout::{Layout, SourceKind};
+use crate::live;
 use crate::options::CopyOptions;
-use crate::plan::{self, Destination, FsFacts, Refusal};
+use crate::plan::{self, CopyPlan, Destination, FsFacts, Refusal};
 use crate::progress::Progress;
 use crate::report::CopyReport;
+use crate::space::OldDestination;
 use crate::stream::CancellableReader;
 use crate::sys::{self, WaitError};
 
@@ -81,6 +91,10 @@ pub fn copy(
     }
     let layout = Layout::for_copy(&file, src)?;
     let target = resolve_destination(src, dst)?;
+    if !opts.allow_attached {
+        live::check_source(src)?;
+        live::check_destination(&target, opts.in_place)?;
+    }
     if layout.kind == SourceKind::Stream {
         let mut reader = CancellableReader::new(file, opts.cancel.clone());
         return copy_stream_to(&mut reader, src, &target, opts, progress);
@@ -109,6 +123,9 @@ pub fn copy_stream(
     progress: &dyn Progress,
 ) -> Result<CopyReport, Error> {
     let target = resolve_destination(label, dst)?;
+    if !opts.allow_attached {
+        live::check_destination(&target, opts.in_place)?;
+    }
     copy_stream_to(reader, label, &target, opts, progress)
 }
 
@@ -213,6 +230,7 @@ fn copy_file(
 
     // 2. Plan.
     let plan = plan::plan(&layout, &dest, opts);
+    output.prepare(&plan, target, &existing)?;
 
     // 3 and 4. Preflight and execute.
     let run = Run {
@@ -224,10 +242,11 @@ fn copy_file(
         opts,
         progress,
     };
-    let done = execute::execute(&plan, Input::File(src), &run, &mut report)?;
+    let done = execute::execute(&plan, Input::File(src), &run, &mut report)
+        .map_err(|e| output.failed(e, target))?;
 
     // 5. Report.
-    check_unchanged(src, src_path, layout.size, src_meta)?;
+    check_unchanged(src, src_path, layout.size, src_meta).map_err(|e| output.failed(e, target))?;
     complete(report, output, done.holes, opts, started)
 }
 
@@ -248,6 +267,7 @@ fn copy_stream_to(
     let (output, dest) = open_output(&existing, target, mode, None, opts, &mut report)?;
     let (out, out_path) = output.file_and_path(target);
     let plan = plan::plan_stream(&dest, opts);
+    output.prepare(&plan, target, &existing)?;
     let run = Run {
         src_path: label,
         target,
@@ -257,10 +277,11 @@ fn copy_stream_to(
         opts,
         progress,
     };
-    let done = execute::execute(&plan, Input::Stream(reader), &run, &mut report)?;
+    let done = execute::execute(&plan, Input::Stream(reader), &run, &mut report)
+        .map_err(|e| output.failed(e, target))?;
     report.size = done.end;
-    if let Output::Temp(temp) = &output {
-        temp.file().set_len(done.end).at(temp.path(), "set size")?;
+    if let Output::Temp(_) | Output::Overwrite(_) = &output {
+        out.set_len(done.end).at(out_path, "set size")?;
     }
     complete(report, output, done.holes, opts, started)
 }
@@ -271,6 +292,9 @@ pub(crate) enum Output {
     Temp(TempFile),
     /// The target itself (a pipe, device, `/dev/null`), written in place.
     InPlace(File),
+    /// The existing regular target itself (`--in-place`): truncated once
+    /// the space check passes, then written; not atomic.
+    Overwrite(File),
 }
 
 impl Output {
@@ -278,7 +302,34 @@ impl Output {
     pub(crate) fn file_and_path<'a>(&'a self, target: &'a Path) -> (&'a File, &'a Path) {
         match self {
             Output::Temp(temp) => (temp.file(), temp.path()),
-            Output::InPlace(file) => (file, target),
+            Output::InPlace(file) | Output::Overwrite(file) => (file, target),
+        }
+    }
+
+    /// For `--in-place`: the space check (the old blocks count as free),
+    /// then the truncation. Nothing to do otherwise.
+    fn prepare(&self, plan: &CopyPlan, target: &Path, existing: &Existing) -> Result<(), Error> {
+        match self {
+            Output::Overwrite(file) => {
+                let old = existing.old().map(|m| OldDestination {
+                    allocated: m.blocks() * 512,
+                    zeros: None,
+                });
+                dest::truncate_for_overwrite(file, target, plan, old)
+            }
+            Output::Temp(_) | Output::InPlace(_) => Ok(()),
+        }
+    }
+
+    /// The error `e` as the caller sees it: once an in-place copy has
+    /// truncated the destination, it says so.
+    fn failed(&self, e: Error, target: &Path) -> Error {
+        match self {
+            Output::Overwrite(_) => Error::Incomplete {
+                path: target.into(),
+                cause: Box::new(e),
+            },
+            Output::Temp(_) | Output::InPlace(_) => e,
         }
     }
 }
@@ -300,6 +351,11 @@ pub(crate) fn open_output(
         let out = open_special(target, opts)?;
         return Ok((Output::InPlace(out), Destination::InPlace));
     }
+    if let (true, Existing::Regular(_)) = (opts.in_place, existing) {
+        let out = dest::open_overwrite(target)?;
+        let facts = fs_facts(src, &out, target)?;
+        return Ok((Output::Overwrite(out), Destination::Overwrite(facts)));
+    }
     report.stale_removed = dest::remove_stale_temporaries(target);
     let temp = TempFile::create(target, mode)?;
     if let Some(m) = existing.old() {
@@ -320,6 +376,15 @@ pub(crate) fn complete(
 ) -> Result<CopyReport, Error> {
     match output {
         Output::Temp(temp) => finish(report, temp, holes, opts, started),
+        Output::Overwrite(file) => {
+            let path = report.destination.clone();
+            measure(&mut report, &file, &path, holes)?;
+            if opts.fsync {
+                file.sync_all().at(&path, "fsync")?;
+            }
+            report.seconds = started.elapsed().as_secs_f64();
+            Ok(report)
+        }
         Output::InPlace(_) => {
             report.seconds = started.elapsed().as_secs_f64();
             Ok(report)
@@ -402,20 +467,29 @@ fn finish(
             path: report.destination,
         });
     }
-    let out = temp.file();
-    let meta = out.metadata().at(temp.path(), "stat")?;
+    measure(&mut report, temp.file(), temp.path(), holes)?;
+    temp.commit(opts.fsync)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Records the written destination's allocation and hole bytes.
+fn measure(
+    report: &mut CopyReport,
+    out: &File,
+    path: &Path,
+    holes: Option<u64>,
+) -> Result<(), Error> {
+    let meta = out.metadata().at(path, "stat")?;
     report.destination_allocated = Some(meta.blocks() * 512);
     report.hole_bytes = match holes {
         Some(holes) => holes,
         None => {
-            let data =
-                crate::layout::data_extents(out, meta.len()).at(temp.path(), "seek data/hole")?;
+            let data = crate::layout::data_extents(out, meta.len()).at(path, "seek data/hole")?;
             meta.len() - data.iter().map(|e| e.length).sum::<u64>()
         }
     };
-    temp.commit(opts.fsync)?;
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    Ok(())
 }
 
 /// A source that grew or shrank while we copied it was not copied whole,

@@ -1,4 +1,5 @@
-//! Atomic replacement of the destination.
+//! Atomic replacement of the destination, and its one exception: writing
+//! over it in place (`--in-place`, [`open_overwrite`]).
 //!
 //! The copy is written to a temporary file in the destination's directory
 //! and renamed over the destination only once it is complete, so a failed,
@@ -7,6 +8,11 @@
 //! `.NAME.sparsecp-PID-N.tmp`; a temporary whose PID is no longer running
 //! was left by a killed copy of ours and is removed by the next copy to the
 //! same destination. Nothing else is ever removed.
+//!
+//! In place, the destination's own inode is truncated (once the space
+//! check has passed) and written: no room for a second copy is needed,
+//! but nothing is atomic either. A failed or killed copy leaves the
+//! destination truncated or partly written, and no temporary.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
@@ -16,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, IoContext};
+use crate::plan::{CopyPlan, Strategy};
+use crate::space::{self, OldDestination};
 use crate::sys;
 
 const TAG: &str = ".sparsecp-";
@@ -176,4 +184,37 @@ pub(crate) fn adopt_owner(temp: &TempFile, existing: &fs::Metadata) -> Result<()
             existing.permissions().mode() & 0o7777,
         ))
         .at(temp.path(), "chmod temporary")
+}
+
+/// Opens the existing regular destination `target` to be written in place
+/// (`--in-place`). Nothing is truncated yet: that waits for the space
+/// check ([`truncate_for_overwrite`]).
+pub(crate) fn open_overwrite(target: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(target)
+        .at(target, "open for writing in place")
+}
+
+/// Checks that the in-place copy `plan` fits (the old content's `old`
+/// bytes count as free), then truncates `file` to nothing: from here on a
+/// failure leaves the destination incomplete. A clone needs no space, but
+/// it can only be tried on the truncated file, so the space its fallback
+/// would need is checked first.
+pub(crate) fn truncate_for_overwrite(
+    file: &File,
+    target: &Path,
+    plan: &CopyPlan,
+    old: Option<OldDestination>,
+) -> Result<(), Error> {
+    let needed = match &plan.strategy {
+        Strategy::Clone { fallback, .. } => fallback.as_ref().and_then(|f| f.space_needed),
+        _ => plan.space_needed,
+    };
+    let (free, _) = sys::fs_space(file).at(target, "statvfs")?;
+    if let Some(needed) = needed {
+        space::check(target, needed, free, old, true)?;
+    }
+    file.set_len(0).at(target, "truncate")
 }

@@ -33,6 +33,10 @@ const READERS: usize = 2;
 
 /// Punches every all-zero filesystem block of the file at `path` out
 /// (`PUNCH_HOLE | KEEP_SIZE`) and reports the allocation given back.
+///
+/// A file backing an attached loop device is not refused here: callers
+/// that take paths from users ask [`crate::live::check_dig`] first (as
+/// `sparsecp dig` does unless `--force`).
 pub fn dig(path: &Path, cancel: &Cancel, progress: &dyn Progress) -> Result<DigReport, Error> {
     let started = Instant::now();
     let file = OpenOptions::new()

@@ -4,6 +4,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::human::human_bytes;
+use crate::space::SpaceAdvice;
+
 /// Everything that can make a copy, dig or verify fail.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -38,7 +41,7 @@ pub enum Error {
         after: u64,
     },
     /// The destination filesystem cannot hold what the copy will allocate.
-    #[error("{path}: not enough space: the copy needs {needed} bytes, {available} bytes are available (use --no-space-check to try anyway)")]
+    #[error("{}", no_space(path, *needed, *available, *old_allocated, *advice))]
     NoSpace {
         /// The destination path.
         path: PathBuf,
@@ -46,6 +49,23 @@ pub enum Error {
         needed: u64,
         /// Bytes free for us on the destination filesystem.
         available: u64,
+        /// Bytes the old destination allocates (0 if there is none).
+        old_allocated: u64,
+        /// Which way out the message names.
+        advice: SpaceAdvice,
+    },
+    /// The path backs an attached loop device: copying from it may miss
+    /// writes still in the device's page cache, digging or overwriting it
+    /// races the device's own writes.
+    #[error("{0}")]
+    Attached(Box<crate::live::Refusal>),
+    /// An `--in-place` copy failed after truncating the destination.
+    #[error("{}", incomplete(path, cause))]
+    Incomplete {
+        /// The destination, now truncated or partly written.
+        path: PathBuf,
+        /// What stopped the copy.
+        cause: Box<Error>,
     },
     /// Reflink was required but this filesystem pair cannot share extents.
     #[error("{path}: cannot reflink here ({source}); use --reflink auto to copy instead")]
@@ -127,9 +147,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the operation was cancelled by a signal (also when that
+    /// left an in-place destination incomplete).
+    pub fn is_interrupted(&self) -> bool {
+        match self {
+            Error::Interrupted { .. } => true,
+            Error::Incomplete { cause, .. } => cause.is_interrupted(),
+            _ => false,
+        }
+    }
+
     /// The OS error behind this error, if there is one.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
+            Error::Incomplete { cause, .. } => cause.raw_os_error(),
             Error::Io { source, .. } | Error::ReflinkUnsupported { source, .. } => {
                 source.raw_os_error()
             }
@@ -151,5 +182,57 @@ impl<T> IoContext<T> for io::Result<T> {
             op: op.to_string(),
             source,
         })
+    }
+}
+
+/// The one line of a space refusal: the figures, then the way out.
+fn no_space(path: &Path, needed: u64, free: u64, old: u64, advice: SpaceAdvice) -> String {
+    let p = path.display();
+    let (n, f, o) = (human_bytes(needed), human_bytes(free), human_bytes(old));
+    match advice {
+        SpaceAdvice::InPlace { dig } => format!(
+            "{p}: not enough space to replace it atomically: the copy needs {n}, {f} are free and \
+             the old destination holds {o} until it is replaced; use --in-place to write over it \
+             (not atomic){}",
+            if dig {
+                format!(", or `sparsecp dig {p}` first (it has no holes, and zero blocks were sampled in it)")
+            } else {
+                String::new()
+            }
+        ),
+        SpaceAdvice::Short { in_place: true } => format!(
+            "{p}: not enough space even in place: the copy needs {n}, {f} are free plus {o} \
+             the old destination holds: {} short (use --no-space-check to try anyway)",
+            human_bytes(needed.saturating_sub(free + old))
+        ),
+        SpaceAdvice::Short { in_place: false } if old > 0 => format!(
+            "{p}: not enough space: the copy needs {n}, {f} are free (and {o} more in place, \
+             once the old destination is truncated): {} short even with --in-place \
+             (use --no-space-check to try anyway)",
+            human_bytes(needed.saturating_sub(free + old))
+        ),
+        SpaceAdvice::Short { in_place: false } => format!(
+            "{p}: not enough space: the copy needs {n}, {f} are free: {} short \
+             (use --no-space-check to try anyway)",
+            human_bytes(needed - free)
+        ),
+    }
+}
+
+/// What stopped an in-place copy, and what it left.
+fn incomplete(path: &Path, cause: &Error) -> String {
+    let p = path.display();
+    let left = format!("{p} is now incomplete (--in-place truncated it before writing)");
+    match cause {
+        Error::Interrupted { .. } => format!("{p}: interrupted; {left}"),
+        Error::SourceChanged {
+            path: src,
+            before,
+            after,
+        } => format!(
+            "{}: source changed during the copy (size {before} bytes at start, {after} now); {left}",
+            src.display()
+        ),
+        cause => format!("{cause}; {left}"),
     }
 }

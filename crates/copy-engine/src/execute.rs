@@ -16,6 +16,7 @@ use crate::options::CopyOptions;
 use crate::plan::{CopyPlan, Destination, Holes, Move, Mover, Strategy, WriteMode};
 use crate::progress::Progress;
 use crate::report::{CopyReport, Method, Phase, PhaseReport, Shape};
+use crate::space::{self, OldDestination};
 use crate::sys::{self, CloneOutcome};
 
 /// The most one copy_file_range call is asked to move.
@@ -126,19 +127,20 @@ fn clone(
     Ok(None)
 }
 
-/// Checks that the destination filesystem has the room the plan needs.
+/// Checks that the destination filesystem has the room the plan needs
+/// while the old destination, if any, still holds its blocks. (An
+/// in-place copy was checked before its destination was truncated.)
 fn preflight(plan: &CopyPlan, run: &Run<'_>) -> Result<(), Error> {
     let (Some(needed), Destination::NewFile(facts)) = (plan.space_needed, run.dest) else {
         return Ok(());
     };
-    if needed > facts.free_bytes {
-        return Err(Error::NoSpace {
-            path: run.target.into(),
-            needed,
-            available: facts.free_bytes,
-        });
+    if needed <= facts.free_bytes {
+        return Ok(());
     }
-    Ok(())
+    // Refused: measure what the old destination holds, to say whether
+    // --in-place or a dig of it would make room.
+    let old = OldDestination::measure(run.target, facts.block_size);
+    space::check(run.target, needed, facts.free_bytes, old, false)
 }
 
 /// Moves the data: copy_file_range first when `offload`, then `mv` over
@@ -152,7 +154,7 @@ fn data(
     report: &mut CopyReport,
 ) -> Result<Outcome, Error> {
     preflight(plan, run)?;
-    let new_file = matches!(run.dest, Destination::NewFile(_));
+    let new_file = run.dest.facts().is_some();
     if let (Input::File(src), true) = (&input, new_file) {
         run.out.set_len(plan.size).at(run.out_path, "set size")?;
         sys::advise_sequential(src);
@@ -225,11 +227,10 @@ fn move_data(
     if ranges.is_empty() && mv.write == WriteMode::Sparse && matches!(input, Input::File(_)) {
         return Ok((offloaded, None));
     }
-    let (block, fill_to) = match (run.dest, &input) {
-        (Destination::NewFile(f), Input::File(_)) => (f.block_size, Some(plan.size)),
-        (Destination::NewFile(f), Input::Stream(_)) => (f.block_size, None),
-        (Destination::InPlace, Input::File(_)) => (1, Some(plan.size)),
-        (Destination::InPlace, Input::Stream(_)) => (1, None),
+    let block = run.dest.facts().map_or(1, |f| f.block_size);
+    let fill_to = match &input {
+        Input::File(_) => Some(plan.size),
+        Input::Stream(_) => None,
     };
     let job = Job {
         src_path: run.src_path,

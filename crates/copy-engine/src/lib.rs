@@ -10,11 +10,13 @@
 //!   into a temporary and renames it over the destination; returns a
 //!   [`CopyReport`] whose methods and worker shapes are the plan's.
 //! - [`dig()`]: punches all-zero blocks out of a file in place.
+//! - [`live`]: whether a file backs an attached loop device (a live image
+//!   that copies, digs and in-place writes refuse).
 //! - [`verify()`]: same content, and allocation within a promise.
 //! - [`bmap`]: bmaptool's block maps: [`Bmap::create`], and
 //!   [`copy_with_bmap`], a copy of a bmap's mapped ranges, checked.
 //!
-//! Syscalls live in one module (`sys`); `unsafe` only in its FIEMAP wrapper.
+//! Syscalls live in one module (`sys`); `unsafe` only in its FIEMAP and LOOP_GET_STATUS64 wrappers.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -27,12 +29,14 @@ mod error;
 mod execute;
 mod human;
 pub mod layout;
+pub mod live;
 mod mover;
 pub mod offload;
 mod options;
 pub mod plan;
 mod progress;
 mod report;
+mod space;
 mod stream;
 mod sys;
 mod verify;
@@ -51,5 +55,6 @@ pub use options::{CopyOptions, ReflinkMode, SparseMode};
 pub use plan::{CopyPlan, Destination, FsFacts, Strategy};
 pub use progress::{Cancel, NoProgress, Progress};
 pub use report::{CopyReport, DigReport, Method, Phase, PhaseReport, Shape};
+pub use space::{OldDestination, SpaceAdvice};
 pub use stream::CancellableReader;
 pub use verify::{verify, VerifyReport};

@@ -67,6 +67,15 @@ pub struct CopyOptions {
     pub fsync: bool,
     /// Skip the check that the destination filesystem has room.
     pub no_space_check: bool,
+    /// Write into the existing destination file (truncate, then write)
+    /// instead of replacing it atomically: needs no room for a second
+    /// copy, but a failed or killed copy leaves the destination truncated
+    /// or partly written. A destination that does not exist yet is still
+    /// created through a temporary.
+    pub in_place: bool,
+    /// Copy from a source, or onto a destination, that backs an attached
+    /// loop device (see [`crate::live`]) instead of refusing.
+    pub allow_attached: bool,
     /// Raised by the caller to stop early.
     pub cancel: Cancel,
 }

@@ -47,6 +47,22 @@ pub enum Destination {
     /// A pipe, device or `/dev/null`, written front to back in place:
     /// never truncated, seeked or measured.
     InPlace,
+    /// The existing regular destination itself (`--in-place`), truncated
+    /// and then written like a fresh file on a filesystem with these facts,
+    /// whose `free_bytes` count the old content's blocks as free. Not
+    /// atomic: a failure leaves it truncated or partly written.
+    Overwrite(FsFacts),
+}
+
+impl Destination {
+    /// The facts of the filesystem holding a destination file (fresh or
+    /// overwritten); `None` for a pipe or device.
+    pub fn facts(&self) -> Option<&FsFacts> {
+        match self {
+            Destination::NewFile(f) | Destination::Overwrite(f) => Some(f),
+            Destination::InPlace => None,
+        }
+    }
 }
 
 /// How the bytes land in the destination.
@@ -155,6 +171,9 @@ pub struct CopyPlan {
     pub holes: Holes,
     /// Logical bytes the progress bar counts (0: unknown or no bar).
     pub progress_total: u64,
+    /// Written into the truncated destination itself (`--in-place`), not
+    /// into a temporary renamed over it: not atomic.
+    pub overwrite: bool,
 }
 
 /// A combination of options and source no plan can satisfy.
@@ -181,8 +200,23 @@ pub fn check_options(kind: SourceKind, opts: &CopyOptions) -> Result<(), Refusal
 pub fn plan(layout: &Layout, dst: &Destination, opts: &CopyOptions) -> CopyPlan {
     let facts = match dst {
         Destination::InPlace => return sequential(layout),
-        Destination::NewFile(facts) => facts,
+        Destination::NewFile(facts) | Destination::Overwrite(facts) => facts,
     };
+    let overwrite = matches!(dst, Destination::Overwrite(_));
+    let mut plan = file_plan(layout, facts, opts);
+    plan.overwrite = overwrite;
+    if let Strategy::Clone {
+        fallback: Some(fallback),
+        ..
+    } = &mut plan.strategy
+    {
+        fallback.overwrite = overwrite;
+    }
+    plan
+}
+
+/// Plans the copy into a destination file (fresh, or truncated in place).
+fn file_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
     if opts.sparse != SparseMode::Never && opts.reflink != ReflinkMode::Never {
         let punch = opts.sparse == SparseMode::Always;
         return CopyPlan {
@@ -204,6 +238,7 @@ pub fn plan(layout: &Layout, dst: &Destination, opts: &CopyOptions) -> CopyPlan 
                 Holes::Known(layout.hole_bytes())
             },
             progress_total: 0,
+            overwrite: false,
         };
     }
     data_plan(layout, facts, opts)
@@ -214,7 +249,7 @@ pub fn plan(layout: &Layout, dst: &Destination, opts: &CopyOptions) -> CopyPlan 
 pub fn plan_stream(dst: &Destination, opts: &CopyOptions) -> CopyPlan {
     let (mv, holes) = match (dst, opts.sparse) {
         (Destination::InPlace, _) => (SEQUENTIAL, Holes::NotReported),
-        (Destination::NewFile(_), SparseMode::Never) => (
+        (Destination::NewFile(_) | Destination::Overwrite(_), SparseMode::Never) => (
             Move {
                 method: Method::ReadWrite,
                 mover: Mover::Ring,
@@ -223,7 +258,7 @@ pub fn plan_stream(dst: &Destination, opts: &CopyOptions) -> CopyPlan {
             },
             Holes::Measured,
         ),
-        (Destination::NewFile(facts), _) => (
+        (Destination::NewFile(facts) | Destination::Overwrite(facts), _) => (
             Move {
                 method: Method::ReadWriteZeroScan,
                 mover: Mover::Ring,
@@ -240,6 +275,7 @@ pub fn plan_stream(dst: &Destination, opts: &CopyOptions) -> CopyPlan {
         space_needed: None,
         holes,
         progress_total: 0,
+        overwrite: matches!(dst, Destination::Overwrite(_)),
     }
 }
 
@@ -260,6 +296,7 @@ fn sequential(layout: &Layout) -> CopyPlan {
         space_needed: None,
         holes: Holes::NotReported,
         progress_total: layout.size,
+        overwrite: false,
     }
 }
 
@@ -331,6 +368,7 @@ fn data_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
             Holes::Unwritten
         },
         progress_total,
+        overwrite: false,
     }
 }
 
@@ -391,6 +429,12 @@ impl CopyPlan {
             human_bytes(total),
             human_bytes(self.size)
         )?;
+        if self.overwrite {
+            writeln!(
+                f,
+                "{indent}destination: truncated, then written in place (not atomic)"
+            )?;
+        }
         match self.space_needed {
             Some(n) => writeln!(f, "{indent}space needed: {} ({n} bytes)", human_bytes(n))?,
             None => writeln!(f, "{indent}space needed: not checked")?,

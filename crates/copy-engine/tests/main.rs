@@ -15,7 +15,7 @@ mod layouts;
 mod plans;
 /// Random layouts at 4 KiB +-1 boundaries (proptest), every mode and dig.
 mod properties;
-/// FICLONE on xfs and btrfs, and its refusal on ext4.
+/// FICLONE on xfs and btrfs (also into an --in-place destination), and its refusal on ext4.
 mod reflink;
 /// Atomic replacement: destinations survive failures, temporaries never stay.
 mod replace;

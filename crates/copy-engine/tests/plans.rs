@@ -135,6 +135,14 @@ fn destinations() -> Vec<(&'static str, Destination)> {
             fs(20 * GIB, 16 * KIB, true),
         ),
         ("pipe or device, written in place", Destination::InPlace),
+        (
+            "existing file on ext4, overwritten in place (--in-place)",
+            Destination::Overwrite(FsFacts {
+                free_bytes: 20 * GIB,
+                block_size: 4096,
+                copy_file_range_pays: false,
+            }),
+        ),
     ]
 }
 

@@ -101,3 +101,41 @@ fn reflink_always_on_ext4_is_a_clear_error_and_creates_nothing() {
     let report = copy(&src, &dst, &CopyOptions::default(), &NoProgress).unwrap();
     assert!(!report.reflinked);
 }
+
+/// `--in-place` still clones: FICLONE onto the truncated destination inode,
+/// whose old, larger content is gone (not left beyond the clone's end).
+#[rstest]
+fn in_place_clones_into_the_truncated_destination(
+    #[values(FsKind::Xfs, FsKind::Btrfs)] kind: FsKind,
+) {
+    use std::os::unix::fs::MetadataExt;
+    testbed::require_fs!(kind);
+    let fs = ScratchFs::new(kind, 512 * MIB).unwrap();
+    let src = fs.path().join("src.img");
+    support::build(
+        &src,
+        &Spec {
+            size: 16 * MIB,
+            pieces: vec![Data(0, 4 * MIB), Data(12 * MIB, MIB)],
+        },
+    );
+    let dst = fs.path().join("dst.img");
+    support::build(
+        &dst,
+        &Spec {
+            size: 40 * MIB,
+            pieces: vec![Data(0, 40 * MIB)],
+        },
+    );
+    let ino = std::fs::metadata(&dst).unwrap().ino();
+    let opts = CopyOptions {
+        in_place: true,
+        ..CopyOptions::default()
+    };
+    let report = copy(&src, &dst, &opts, &NoProgress).unwrap();
+    assert!(report.reflinked, "{report}");
+    assert_eq!(std::fs::metadata(&dst).unwrap().ino(), ino, "same inode");
+    support::assert_same_content(&src, &dst);
+    support::assert_holes_kept(&src, &dst);
+    assert!(support::temporaries(fs.path()).is_empty());
+}

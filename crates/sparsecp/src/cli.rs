@@ -19,7 +19,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Copy SRC to DST keeping holes; DST is replaced atomically.
+    /// Copy SRC to DST keeping holes; DST is replaced atomically (unless --in-place).
     Copy(CopyArgs),
     /// Show size, allocation and data extents of files.
     Inspect(InspectArgs),
@@ -53,8 +53,19 @@ pub struct CopyArgs {
     /// each range's SHA-256; the rest of DST becomes holes. For sources that
     /// cannot show their holes: '-', a pipe, a fully allocated image. The
     /// bmap decides what is data: --sparse and --reflink do not apply.
-    #[arg(long, value_name = "FILE.bmap", conflicts_with = "verify")]
+    #[arg(long, value_name = "FILE.bmap", conflicts_with_all = ["verify", "in_place"])]
     pub bmap: Option<PathBuf>,
+    /// Write into the existing DST file (truncate, then write) instead of
+    /// replacing it atomically: for when the filesystem has no room for a
+    /// second copy. NOT atomic: a failure or kill leaves DST truncated or
+    /// partly written. A DST that does not exist is still created atomically.
+    #[arg(long)]
+    pub in_place: bool,
+    /// Copy even if SRC backs a loop device mounted read-write (its latest
+    /// writes may be missing from the copy), or DST backs an attached loop
+    /// device.
+    #[arg(long)]
+    pub allow_attached: bool,
     #[command(flatten)]
     pub output: Output,
     /// The source: a file, a block device, or '-' for standard input (copied
@@ -89,6 +100,10 @@ pub struct InspectArgs {
 /// `sparsecp dig`.
 #[derive(Debug, Args)]
 pub struct DigArgs {
+    /// Dig even if FILE backs an attached loop device (a write through the
+    /// device into a block being punched would be lost).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub output: Output,
     /// The file to dig holes in.

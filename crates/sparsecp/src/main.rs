@@ -36,7 +36,7 @@ fn main() -> ExitCode {
                 Some(engine) => eprintln!("sparsecp: {engine}"),
                 None => eprintln!("sparsecp: {e:#}"),
             }
-            let interrupted = matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted { .. }));
+            let interrupted = e.downcast_ref::<Error>().is_some_and(Error::is_interrupted);
             ExitCode::from(if interrupted { INTERRUPTED } else { FAILED })
         }
     }
@@ -51,8 +51,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 reflink: a.reflink,
                 fsync: a.fsync,
                 no_space_check: a.no_space_check,
+                in_place: a.in_place,
+                allow_attached: a.allow_attached,
                 cancel,
             };
+            if a.allow_attached {
+                warn_attached(&a.src, "copying from it anyway (--allow-attached): writes not yet in the file may be missing from the copy");
+                warn_attached(&a.dst, "writing it anyway (--allow-attached)");
+            }
             let bar = Bar::new(!a.output.quiet && !a.output.json);
             if a.bmap.is_some() {
                 let conflict = match (a.sparse, a.reflink) {
@@ -99,6 +105,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Inspect(a) => inspect::run(&a, &cancel),
         Command::Dig(a) => {
+            if a.force {
+                warn_attached(&a.file, "digging it anyway (--force): a write through the device into a block being punched is lost");
+            } else {
+                copy_engine::live::check_dig(&a.file)?;
+            }
             let bar = Bar::new(!a.output.quiet && !a.output.json);
             let report = copy_engine::dig(&a.file, &cancel, &bar)?;
             print_report(&report, a.output.json, a.output.quiet)?;
@@ -115,6 +126,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print_report(&report, a.output.json, false)?;
             Ok(verdict_code(report.ok))
         }
+    }
+}
+
+/// Warns on stderr, for each attached loop device `path` backs, that an
+/// override lets the operation go ahead (`what`).
+fn warn_attached(path: &Path, what: &str) {
+    for u in copy_engine::live::loop_uses(path) {
+        err(&format!(
+            "sparsecp: warning: {} backs {}; {what}",
+            path.display(),
+            u.describe()
+        ));
     }
 }
 

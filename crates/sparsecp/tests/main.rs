@@ -8,7 +8,11 @@ mod bad_input;
 mod bmap;
 /// `copy`: modes, stdin, directories, JSON, exit codes and error lines.
 mod copy;
+/// `copy --in-place`: the atomic copy refused for room, in place instead; ENOSPC and SIGKILL in place.
+mod in_place;
 /// `inspect`, `dig` and `verify` output and verdicts.
 mod inspect_dig_verify;
 /// SIGINT, SIGTERM and SIGKILL mid-copy and mid-dig; the next run removes stale temporaries.
 mod killed;
+/// Live images (files backing loop devices): copy and dig refuse them, by any path, unless overridden.
+mod live;

@@ -146,3 +146,48 @@ impl Drop for BindMount {
         }
     }
 }
+
+/// A fully allocated file of `size` bytes (a multiple of 1 MiB): non-zero
+/// data, except its last `zero_tail` bytes, written as zeros (as io.Copy
+/// leaves an image's empty space). `seed` varies the data.
+pub fn dense_file(path: &Path, size: u64, zero_tail: u64, seed: u64) {
+    use std::io::Write;
+    const MIB: u64 = 1 << 20;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut block = vec![0u8; MIB as usize];
+    for i in 0..size / MIB {
+        let zeros = i * MIB >= size - zero_tail;
+        for (j, b) in block.iter_mut().enumerate() {
+            *b = if zeros {
+                0
+            } else {
+                ((i + seed) as usize * 7 + j) as u8 % 251 + 1
+            };
+        }
+        f.write_all(&block).unwrap();
+    }
+    f.into_inner().unwrap().sync_all().unwrap();
+}
+
+/// Whether two files have the same bytes (compared chunk by chunk).
+pub fn same_content(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (mut fa, mut fb) = (
+        std::fs::File::open(a).unwrap(),
+        std::fs::File::open(b).unwrap(),
+    );
+    if fa.metadata().unwrap().len() != fb.metadata().unwrap().len() {
+        return false;
+    }
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba).unwrap();
+        if n == 0 {
+            return true;
+        }
+        fb.read_exact(&mut bb[..n]).unwrap();
+        if ba[..n] != bb[..n] {
+            return false;
+        }
+    }
+}

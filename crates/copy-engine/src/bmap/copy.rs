@@ -179,11 +179,8 @@ impl Job<'_> {
         let plan = plan::plan(&self.bmap.layout(self.src), &dest, &opts);
         if let (Some(needed), Destination::NewFile(facts)) = (plan.space_needed, &dest) {
             if needed > facts.free_bytes {
-                return Err(Error::NoSpace {
-                    path: self.target.into(),
-                    needed,
-                    available: facts.free_bytes,
-                });
+                let old = crate::space::OldDestination::measure(self.target, facts.block_size);
+                crate::space::check(self.target, needed, facts.free_bytes, old, false)?;
             }
         }
         let sequential =

@@ -3,15 +3,19 @@
 //!
 //! Everything here is Linux-specific, and every syscall the engine makes
 //! beyond std's plain file I/O goes through here: the rest of the crate
-//! names no `rustix` or `libc` item. Only [`fiemap`] needs `unsafe` (rustix
-//! has no FIEMAP wrapper); it lives in its own small module, the one place
-//! `unsafe_code` is allowed, with a `SAFETY` comment on the one block.
+//! names no `rustix` or `libc` item. Only [`fiemap`] and [`loop_backing`]
+//! need `unsafe` (rustix has no FIEMAP nor LOOP_GET_STATUS64 wrapper); each
+//! lives in its own small module, the only places `unsafe_code` is allowed,
+//! with a `SAFETY` comment on each block.
 
 #[allow(unsafe_code)]
 mod fiemap;
+#[allow(unsafe_code)]
+mod loop_status;
 mod wait;
 
 pub use fiemap::fiemap;
+pub use loop_status::loop_backing;
 pub use wait::{open_fifo_for_writing, read_waiting, write_waiting, WaitError};
 
 use std::fs::{File, OpenOptions};
@@ -189,4 +193,9 @@ pub fn process_alive(pid: i32) -> bool {
         Some(p) => !matches!(rustix::process::test_kill_process(p), Err(Errno::SRCH)),
         None => false,
     }
+}
+
+/// `(major, minor)` of a `st_dev`/`st_rdev` as std reports it.
+pub fn dev_numbers(dev: u64) -> (u32, u32) {
+    (libc::major(dev), libc::minor(dev))
 }

@@ -117,8 +117,10 @@ fn copy_out_of_space_fails_keeps_the_destination_and_gives_back_every_block(
             "{kind} {mode}: needed {needed} (at least {least}), available {available}, free {free_before}"
         );
         assert!(
-            text.contains(&needed.to_string()) && text.contains(&available.to_string()),
-            "{kind} {mode}: both figures in the message: {text}"
+            text.contains(&copy_engine::human_bytes(needed))
+                && text.contains(&copy_engine::human_bytes(available))
+                && text.contains(" short"),
+            "{kind} {mode}: both figures and the shortfall in the message: {text}"
         );
         assert!(support::read_all(&dst) == old);
         assert_eq!(support::temporaries(fs.path()), Vec::<String>::new());

@@ -228,8 +228,10 @@ fn move_data(
     let (block, fill_to) = match (run.dest, &input) {
         (Destination::NewFile(f), Input::File(_)) => (f.block_size, Some(plan.size)),
         (Destination::NewFile(f), Input::Stream(_)) => (f.block_size, None),
-        (Destination::InPlace, Input::File(_)) => (1, Some(plan.size)),
-        (Destination::InPlace, Input::Stream(_)) => (1, None),
+        (Destination::InPlace | Destination::BlockDevice(_), Input::File(_)) => {
+            (1, Some(plan.size))
+        }
+        (Destination::InPlace | Destination::BlockDevice(_), Input::Stream(_)) => (1, None),
     };
     let job = Job {
         src_path: run.src_path,
@@ -275,7 +277,8 @@ fn move_data(
     Ok((offloaded, Some(moved)))
 }
 
-fn phase_report(
+/// A phase that ran from `since` until now.
+pub(crate) fn phase_report(
     phase: Phase,
     method: Method,
     shape: Shape,

@@ -37,6 +37,11 @@ pub struct VerifyReport {
     pub limit_rule: String,
     /// Both promises hold.
     pub ok: bool,
+    /// The destination is a block device: its first `source_size` bytes
+    /// were read past the page cache and compared (holes as zeros); it
+    /// allocates nothing, so there is no allocation promise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub destination_is_device: bool,
 }
 
 impl std::fmt::Display for VerifyReport {
@@ -46,6 +51,16 @@ impl std::fmt::Display for VerifyReport {
             (false, Some(at)) => format!("content differs at offset {at}"),
             (false, None) => "content differs".to_string(),
         };
+        if self.destination_is_device {
+            return write!(
+                f,
+                "{}: {}: {content} in the first {} (read with O_DIRECT; device of {})",
+                self.destination.display(),
+                if self.ok { "OK" } else { "FAILED" },
+                bytes(self.source_size),
+                bytes(self.destination_size),
+            );
+        }
         write!(
             f,
             "{}: {}: {content}; allocated {} vs source {} (limit {}, {})",
@@ -74,6 +89,24 @@ pub fn verify(src: &Path, dst: &Path, max_ratio: Option<f64>) -> Result<VerifyRe
             });
         }
     }
+    if d.kind == SourceKind::BlockDevice && s.kind != SourceKind::BlockDevice {
+        // An image on a device: the device is larger, and has no holes.
+        let first_difference = crate::blockdev::first_device_difference(src, dst, s.size)?;
+        return Ok(VerifyReport {
+            source: src.into(),
+            destination: dst.into(),
+            source_size: s.size,
+            destination_size: d.size,
+            identical: first_difference.is_none(),
+            first_difference,
+            source_allocated: s.allocated,
+            destination_allocated: 0,
+            allocation_limit: 0,
+            limit_rule: "none: a block device".into(),
+            ok: first_difference.is_none(),
+            destination_is_device: true,
+        });
+    }
     let (limit, rule) = match max_ratio {
         Some(r) => ((s.allocated as f64 * r) as u64, format!("{r} x source")),
         None => {
@@ -98,6 +131,7 @@ pub fn verify(src: &Path, dst: &Path, max_ratio: Option<f64>) -> Result<VerifyRe
         allocation_limit: limit,
         limit_rule: rule,
         ok: identical && d.allocated <= limit,
+        destination_is_device: false,
     })
 }
 

@@ -535,17 +535,21 @@ impl CopyPlan {
             }
         )?;
         if let Some(fill) = &self.hole_fill {
+            let how = match (fill.method, fill.device_zeroes) {
+                (HoleMethod::Skip, _) => "left untouched (stale data stays)".to_string(),
+                (HoleMethod::ZeroRange, true) => {
+                    format!("by {} (the device's write-zeroes)", fill.method)
+                }
+                (HoleMethod::ZeroRange, false) => {
+                    format!("by {} (the kernel writes zero pages)", fill.method)
+                }
+                (HoleMethod::WriteZeros, _) => format!("by {}", fill.method),
+            };
             writeln!(
                 f,
-                "{indent}hole fill: {} ranges, {} by {}{}{}",
+                "{indent}hole fill: {} ranges, {} {how}{}",
                 fill.ranges.len(),
                 human_bytes(fill.bytes()),
-                fill.method,
-                match (fill.method, fill.device_zeroes) {
-                    (HoleMethod::ZeroRange, true) => " (the device's write-zeroes)",
-                    (HoleMethod::ZeroRange, false) => " (the kernel writes zero pages)",
-                    _ => "",
-                },
                 fill.fallback
                     .map_or_else(String::new, |m| format!(", if declined {m}"))
             )?;

@@ -25,6 +25,7 @@
 pub mod case;
 pub mod cases;
 pub mod child;
+pub mod device;
 pub mod fixtures;
 pub mod lab;
 pub mod limit;

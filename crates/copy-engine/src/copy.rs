@@ -31,7 +31,9 @@
 //!    plan chose.
 //!
 //! Streams ([`copy_stream`], or a FIFO source) take the same steps with
-//! [`plan::plan_stream`]: read front to back through the ring.
+//! [`plan::plan_stream`]: read front to back through the ring. A block
+//! device destination takes its own path after the facts (`blockdev`):
+//! held exclusively, planned with its device facts, written in place.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek};

@@ -57,24 +57,46 @@ pub fn flush(device: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot flush {}", device.display()))
 }
 
-/// Whether `device` holds every data extent of `image` at its offset (its
-/// holes not compared): a device that differs from the image only where
-/// the image has holes kept stale data there.
-pub fn data_matches(image: &Path, device: &Path) -> anyhow::Result<bool> {
-    let layout = Layout::of(image)?;
+/// Whether `device` differs from `image` only where the image reads as
+/// zeros (its holes, and for `dd conv=sparse` its zero blocks too): the
+/// device then kept stale data there instead of zeros.
+pub fn only_zeros_differ(image: &Path, device: &Path) -> anyhow::Result<bool> {
+    let size = Layout::of(image)?.size;
     let (src, dev) = (File::open(image)?, File::open(device)?);
     let (mut a, mut b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
-    for extent in &layout.extents {
-        let mut pos = extent.offset;
-        while pos < extent.end() {
-            let n = (extent.end() - pos).min(CHUNK as u64) as usize;
-            src.read_exact_at(&mut a[..n], pos)?;
-            dev.read_exact_at(&mut b[..n], pos)?;
-            if a[..n] != b[..n] {
-                return Ok(false);
-            }
-            pos += n as u64;
+    let mut pos = 0;
+    while pos < size {
+        let n = (size - pos).min(CHUNK as u64) as usize;
+        src.read_exact_at(&mut a[..n], pos)?;
+        dev.read_exact_at(&mut b[..n], pos)?;
+        if a[..n].iter().zip(&b[..n]).any(|(&x, &y)| x != y && x != 0) {
+            return Ok(false);
         }
+        pos += n as u64;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_bytes_count_only_where_the_image_reads_as_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let (image, device) = (dir.path().join("image"), dir.path().join("device"));
+        let mut content = vec![7u8; 3 * CHUNK];
+        content[CHUNK..2 * CHUNK].fill(0);
+        std::fs::write(&image, &content).unwrap();
+        // Junk in the zero run, and a longer device: stale, not wrong.
+        let mut held = content.clone();
+        held[CHUNK + 10] = 0xAA;
+        held.extend_from_slice(&[0xBB; 4096]);
+        std::fs::write(&device, &held).unwrap();
+        assert!(only_zeros_differ(&image, &device).unwrap());
+        // A changed data byte is a wrong copy.
+        held[5] = 8;
+        std::fs::write(&device, &held).unwrap();
+        assert!(!only_zeros_differ(&image, &device).unwrap());
+    }
 }

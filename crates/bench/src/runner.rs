@@ -44,8 +44,9 @@ pub struct ToolResult {
     pub identical: Option<bool>,
     /// What sparsecp reported doing (`copy_file_range`, `ficlone`, ...).
     pub how: Option<String>,
-    /// Onto a device: the output differs from the image only in its
-    /// holes, which kept the random bytes written before the run.
+    /// Onto a device: the output differs from the image only where the
+    /// image reads as zeros (holes, or zero blocks a tool skipped), which
+    /// kept the random bytes written before the run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stale_holes: bool,
 }
@@ -232,7 +233,7 @@ fn warm_up(case: &Case, c: &Contender, spawner: &Path) -> (ToolResult, Option<St
                 .with_context(|| format!("cannot compare {}", output.display()))?;
             tool.identical = Some(verdict.identical);
             if !verdict.identical && case.device.is_some() {
-                tool.stale_holes = device::data_matches(&case.reference, output)?;
+                tool.stale_holes = device::only_zeros_differ(&case.reference, output)?;
             }
             if tool.stale_holes {
                 eprintln!(

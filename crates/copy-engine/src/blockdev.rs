@@ -98,7 +98,10 @@ pub(crate) fn copy_to_device(
         out.sync_all().at(target, "fsync")
     })();
     progress.finish();
-    result?;
+    result.map_err(|e| match e {
+        Error::Interrupted { path } => Error::DeviceInterrupted { path },
+        e => e,
+    })?;
     report.hole_bytes = fill.bytes();
     Ok(())
 }

@@ -65,6 +65,13 @@ pub enum Error {
         /// Where it is mounted, if it is.
         mount_point: Option<PathBuf>,
     },
+    /// A copy onto a block device was cancelled (a signal) after writing
+    /// began: unlike a file, a device has no old content to keep.
+    #[error("{path}: interrupted; the device is partly written")]
+    DeviceInterrupted {
+        /// The device.
+        path: PathBuf,
+    },
     /// The block device cannot hold the image: nothing written.
     #[error("{path}: device too small: it holds {device_size} bytes, the image {source_path} has {image_size} bytes; nothing was written")]
     DeviceTooSmall {

@@ -34,7 +34,10 @@ fn main() -> ExitCode {
                 Some(engine) => eprintln!("sparsecp: {engine}"),
                 None => eprintln!("sparsecp: {e:#}"),
             }
-            let interrupted = matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted { .. }));
+            let interrupted = matches!(
+                e.downcast_ref::<Error>(),
+                Some(Error::Interrupted { .. } | Error::DeviceInterrupted { .. })
+            );
             ExitCode::from(if interrupted { INTERRUPTED } else { FAILED })
         }
     }

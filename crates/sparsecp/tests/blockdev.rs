@@ -175,3 +175,17 @@ fn verify_reads_the_device_past_its_page_cache() {
         backing.sync_all().unwrap();
     }
 }
+
+#[test]
+fn sparse_never_onto_a_device_writes_the_holes_as_zeros() {
+    testbed::require!("losetup");
+    let dir = tempfile::tempdir_in(testbed::scratch_dir()).unwrap();
+    let img = image(dir.path());
+    let dev = random_device(dir.path(), "dev.img", 16 * MIB);
+    let o = sparsecp(&["copy", "--json", "--sparse", "never", s(&img), s(dev.path())]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(json["copy"]["device"]["hole_method"], "write-zeros", "{json}");
+    let after = read(dev.backing_file());
+    assert!(after[..IMG_SIZE as usize] == read(&img)[..]);
+}

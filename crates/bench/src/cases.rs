@@ -380,10 +380,7 @@ fn blockdev_dest(lab: &mut Lab) -> anyhow::Result<Case> {
             out.clone(),
         ),
     );
-    let (src_arg, dst_arg) = (
-        format!("if={}", s.display()),
-        format!("of={}", d.display()),
-    );
+    let (src_arg, dst_arg) = (format!("if={}", s.display()), format!("of={}", d.display()));
     let dd = add(
         &mut case,
         t,
@@ -392,7 +389,13 @@ fn blockdev_dest(lab: &mut Lab) -> anyhow::Result<Case> {
             Role::Theirs,
             vec![step(
                 &Tools::system("dd"),
-                &[&src_arg, &dst_arg, "conv=sparse,fsync", "bs=64K", "status=none"],
+                &[
+                    &src_arg,
+                    &dst_arg,
+                    "conv=sparse,fsync",
+                    "bs=64K",
+                    "status=none",
+                ],
                 &[],
             )],
             out.clone(),

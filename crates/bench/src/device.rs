@@ -21,7 +21,10 @@ const CHUNK: usize = 4 << 20;
 /// multiple of [`CHUNK`].
 pub fn refill_random(device: &Path) -> anyhow::Result<()> {
     static ROUND: AtomicU64 = AtomicU64::new(1);
-    let mut x = ROUND.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut x = ROUND
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        | 1;
     let file = OpenOptions::new()
         .write(true)
         .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)

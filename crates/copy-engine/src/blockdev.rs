@@ -31,7 +31,7 @@ use crate::execute::phase_report;
 use crate::layout::Layout;
 use crate::mover::{sparse, Job, Moved};
 use crate::options::CopyOptions;
-use crate::plan::{self, DeviceFacts, Destination, HoleFill, HoleMethod};
+use crate::plan::{self, Destination, DeviceFacts, HoleFill, HoleMethod};
 use crate::progress::Progress;
 use crate::report::{CopyReport, DeviceReport, Method, Phase, Shape};
 use crate::sys::{self, ZeroOutcome};
@@ -179,7 +179,9 @@ fn fill_holes(
             let len = (offset + length - pos).min(ZERO_CALL);
             let zeroed = match done.hole_method {
                 HoleMethod::ZeroRange => zero_range(out, target, pos, len, facts, &zeros)?,
-                HoleMethod::WriteZeros => write_zeros(out, target, pos, len, &zeros).map(|_| true)?,
+                HoleMethod::WriteZeros => {
+                    write_zeros(out, target, pos, len, &zeros).map(|_| true)?
+                }
                 HoleMethod::Skip => unreachable!("skipped above"),
             };
             if !zeroed {
@@ -273,7 +275,12 @@ fn mount_point_of(rdev: u64) -> Option<PathBuf> {
 fn disk_of(dev: &str) -> Option<String> {
     let sys = format!("/sys/dev/block/{dev}");
     fs::metadata(format!("{sys}/partition")).ok()?;
-    Some(fs::read_to_string(format!("{sys}/../dev")).ok()?.trim().into())
+    Some(
+        fs::read_to_string(format!("{sys}/../dev"))
+            .ok()?
+            .trim()
+            .into(),
+    )
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, ...).

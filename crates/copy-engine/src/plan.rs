@@ -282,9 +282,7 @@ pub fn plan(layout: &Layout, dst: &Destination, opts: &CopyOptions) -> CopyPlan 
 /// read front to back through the ring.
 pub fn plan_stream(dst: &Destination, opts: &CopyOptions) -> CopyPlan {
     let (mv, holes) = match (dst, opts.sparse) {
-        (Destination::InPlace | Destination::BlockDevice(_), _) => {
-            (SEQUENTIAL, Holes::NotReported)
-        }
+        (Destination::InPlace | Destination::BlockDevice(_), _) => (SEQUENTIAL, Holes::NotReported),
         (Destination::NewFile(_), SparseMode::Never) => (
             Move {
                 method: Method::ReadWrite,

@@ -224,7 +224,12 @@ fn block_device_plans_write_data_then_fill_holes() {
         for (opts_name, opts) in &options {
             for (dev_name, facts) in devices {
                 let plan = plan::plan(&layout, &Destination::BlockDevice(facts), opts);
-                writeln!(out, "  {opts_name}, {dev_name}:\n{}", indent(&plan.to_string())).unwrap();
+                writeln!(
+                    out,
+                    "  {opts_name}, {dev_name}:\n{}",
+                    indent(&plan.to_string())
+                )
+                .unwrap();
             }
         }
     }

@@ -80,9 +80,14 @@ fn copy_onto_a_device_zeroes_its_holes_and_skip_leaves_stale_bytes() {
     let after = read(dev.backing_file());
     let source = read(&img);
     for (i, (&got, (&src, &old))) in after.iter().zip(source.iter().zip(&before)).enumerate() {
-        let in_data = IMG_DATA.iter().any(|&(o, l)| (o..o + l).contains(&(i as u64)));
+        let in_data = IMG_DATA
+            .iter()
+            .any(|&(o, l)| (o..o + l).contains(&(i as u64)));
         let want = if in_data { src } else { old };
-        assert_eq!(got, want, "offset {i}: data from the image, stale bytes in holes");
+        assert_eq!(
+            got, want,
+            "offset {i}: data from the image, stale bytes in holes"
+        );
     }
 }
 
@@ -100,7 +105,10 @@ fn a_mounted_device_is_refused_and_left_unchanged() {
     let o = sparsecp(&["copy", s(&img), s(fs.device())]);
     assert_eq!(code(&o), FAILED);
     one_error_line(&o, &[s(fs.device()), "busy", "mounted on", s(fs.path())]);
-    assert!(read(fs.device()) == before, "device unchanged byte for byte");
+    assert!(
+        read(fs.device()) == before,
+        "device unchanged byte for byte"
+    );
 }
 
 #[test]
@@ -151,7 +159,11 @@ fn verify_reads_the_device_past_its_page_cache() {
     let dev = random_device(dir.path(), "dev.img", 16 * MIB);
     let o = sparsecp(&["copy", "--verify", s(&img), s(dev.path())]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stdout(&o).contains("OK: content identical"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("OK: content identical"),
+        "{}",
+        stdout(&o)
+    );
 
     // Corrupt the device behind its page cache, in a hole and then in
     // data: a buffered read of the device would still see the old pages.
@@ -182,10 +194,20 @@ fn sparse_never_onto_a_device_writes_the_holes_as_zeros() {
     let dir = tempfile::tempdir_in(testbed::scratch_dir()).unwrap();
     let img = image(dir.path());
     let dev = random_device(dir.path(), "dev.img", 16 * MIB);
-    let o = sparsecp(&["copy", "--json", "--sparse", "never", s(&img), s(dev.path())]);
+    let o = sparsecp(&[
+        "copy",
+        "--json",
+        "--sparse",
+        "never",
+        s(&img),
+        s(dev.path()),
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(json["copy"]["device"]["hole_method"], "write-zeros", "{json}");
+    assert_eq!(
+        json["copy"]["device"]["hole_method"], "write-zeros",
+        "{json}"
+    );
     let after = read(dev.backing_file());
     assert!(after[..IMG_SIZE as usize] == read(&img)[..]);
 }

@@ -29,7 +29,11 @@ fn image(path: &Path) {
         path,
         &Spec {
             size: 48 * MIB,
-            pieces: vec![Data(0, 8 * MIB), Data(16 * MIB, 8 * MIB), Data(40 * MIB, 8 * MIB)],
+            pieces: vec![
+                Data(0, 8 * MIB),
+                Data(16 * MIB, 8 * MIB),
+                Data(40 * MIB, 8 * MIB),
+            ],
         },
     );
 }
@@ -107,7 +111,10 @@ fn a_device_that_shrinks_mid_copy_fails_with_one_line() {
     assert!(mid.fired());
     let line = err.to_string();
     assert!(!line.contains('\n'), "{line}");
-    assert!(line.starts_with(path.to_str().unwrap()), "names the device: {line}");
+    assert!(
+        line.starts_with(path.to_str().unwrap()),
+        "names the device: {line}"
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! source's data extents are written at their offsets by the sparse
 //! workers, the holes filled as the plan's [`HoleFill`] says, and the
 //! device flushed (`fsync`), so the data is on it when the copy returns.
+//! `verify` reads it back past its page cache (`verify::first_device_difference`).
 //!
 //! Filling holes, measured on a loop device over a 1 GiB file of random
 //! bytes on ext4 (kernel 6.18, three rounds each, refilled before each):
@@ -124,7 +125,7 @@ fn open_exclusive(target: &Path) -> Result<File, Error> {
 /// The device's size (its end) and what its queue says in sysfs (for a
 /// partition, its disk's queue). Unreadable sysfs values fall back to the
 /// safe side: 512-byte blocks, no write-zeroes.
-fn device_facts(out: &File, target: &Path) -> Result<DeviceFacts, Error> {
+pub(crate) fn device_facts(out: &File, target: &Path) -> Result<DeviceFacts, Error> {
     let size = (&*out)
         .seek(SeekFrom::End(0))
         .at(target, "measure block device")?;
@@ -305,41 +306,6 @@ fn unescape(field: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Reads the first `len` bytes of the device `dev` past its page cache
-/// (`O_DIRECT`, so what is compared is what the device holds) and returns
-/// the first offset where they differ from `src`, whose holes read as
-/// zeros; `Some(device size)` if the device is shorter.
-pub(crate) fn first_device_difference(
-    src: &Path,
-    dev: &Path,
-    len: u64,
-) -> Result<Option<u64>, Error> {
-    let s = File::open(src).at(src, "open")?;
-    let d = sys::open_direct(dev).at(dev, "open (O_DIRECT)")?;
-    let facts = device_facts(&d, dev)?;
-    let block = facts.logical_block as usize;
-    let mut a = AlignedBuf::new(1 << 20);
-    let mut b = AlignedBuf::new(1 << 20);
-    let end = len.min(facts.size);
-    let mut pos = 0;
-    while pos < end {
-        let n = (end - pos).min(a.len() as u64) as usize;
-        s.read_exact_at(&mut a[..n], pos)
-            .at(src, &format!("read at offset {pos}"))?;
-        // O_DIRECT wants whole logical blocks; the device has them, its
-        // size being a multiple of its block.
-        let direct = n.next_multiple_of(block).min(b.len());
-        d.read_exact_at(&mut b[..direct], pos)
-            .at(dev, &format!("read at offset {pos}"))?;
-        if a[..n] != b[..n] {
-            let i = a[..n].iter().zip(&b[..n]).position(|(x, y)| x != y);
-            return Ok(Some(pos + i.unwrap_or(0) as u64));
-        }
-        pos += n as u64;
-    }
-    Ok((facts.size < len).then_some(facts.size))
 }
 
 #[cfg(test)]

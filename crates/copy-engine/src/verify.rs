@@ -1,5 +1,6 @@
 //! Verification: the destination has the source's content and allocates no
-//! more than the stated promise.
+//! more than the stated promise; an image written onto a block device is
+//! compared with what the device holds, read past its page cache.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -11,6 +12,7 @@ use crate::buffer::AlignedBuf;
 use crate::error::{Error, IoContext};
 use crate::human::human_bytes as bytes;
 use crate::layout::{Layout, SourceKind};
+use crate::{blockdev, sys};
 
 /// The verdict of [`verify`].
 #[derive(Debug, Clone, Serialize)]
@@ -91,7 +93,7 @@ pub fn verify(src: &Path, dst: &Path, max_ratio: Option<f64>) -> Result<VerifyRe
     }
     if d.kind == SourceKind::BlockDevice && s.kind != SourceKind::BlockDevice {
         // An image on a device: the device is larger, and has no holes.
-        let first_difference = crate::blockdev::first_device_difference(src, dst, s.size)?;
+        let first_difference = first_device_difference(src, dst, s.size)?;
         return Ok(VerifyReport {
             source: src.into(),
             destination: dst.into(),
@@ -163,6 +165,37 @@ fn first_difference(s: &Layout, d: &Layout) -> Result<Option<u64>, Error> {
         }
     }
     Ok((s.size != d.size).then_some(size))
+}
+
+/// Reads the first `len` bytes of the device `dev` past its page cache
+/// (`O_DIRECT`, so what is compared is what the device holds) and returns
+/// the first offset where they differ from `src`, whose holes read as
+/// zeros; `Some(device size)` if the device is shorter.
+fn first_device_difference(src: &Path, dev: &Path, len: u64) -> Result<Option<u64>, Error> {
+    let s = File::open(src).at(src, "open")?;
+    let d = sys::open_direct(dev).at(dev, "open (O_DIRECT)")?;
+    let facts = blockdev::device_facts(&d, dev)?;
+    let block = facts.logical_block as usize;
+    let mut a = AlignedBuf::new(1 << 20);
+    let mut b = AlignedBuf::new(1 << 20);
+    let end = len.min(facts.size);
+    let mut pos = 0;
+    while pos < end {
+        let n = (end - pos).min(a.len() as u64) as usize;
+        s.read_exact_at(&mut a[..n], pos)
+            .at(src, &format!("read at offset {pos}"))?;
+        // O_DIRECT wants whole logical blocks; the device has them, its
+        // size being a multiple of its block.
+        let direct = n.next_multiple_of(block).min(b.len());
+        d.read_exact_at(&mut b[..direct], pos)
+            .at(dev, &format!("read at offset {pos}"))?;
+        if a[..n] != b[..n] {
+            let i = a[..n].iter().zip(&b[..n]).position(|(x, y)| x != y);
+            return Ok(Some(pos + i.unwrap_or(0) as u64));
+        }
+        pos += n as u64;
+    }
+    Ok((facts.size < len).then_some(facts.size))
 }
 
 /// Merged data ranges of both layouts, clipped to `size`.

@@ -173,6 +173,10 @@ pub struct Case {
     pub skipped: Vec<(String, String)>,
     /// Kept alive while the case runs.
     pub guards: Vec<Guard>,
+    /// A block device the contenders write (their `output`): refilled
+    /// with random bytes before every run, flushed with `sync_dir` in sync
+    /// modes, and never removed (see `crate::device`).
+    pub device: Option<PathBuf>,
 }
 
 impl Case {
@@ -196,6 +200,7 @@ impl Case {
             modes: Mode::ALL.to_vec(),
             skipped: Vec::new(),
             guards: Vec::new(),
+            device: None,
         }
     }
 

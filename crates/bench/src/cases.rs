@@ -6,16 +6,17 @@ use anyhow::{bail, Context};
 use copy_engine::{CopyOptions, NoProgress};
 use testbed::{FsKind, LoopDevice, ScratchFs, GIB};
 
-use crate::case::{Case, Contender, Guard, RemoveOnDrop, Role};
+use crate::case::{Case, Contender, Guard, Mode, RemoveOnDrop, Role};
 use crate::child::Step;
 use crate::fixtures::{self, FileFacts};
 use crate::lab::{Lab, Tools};
 
 /// Every case, by name, with what it measures, in the order they run.
-pub const CASES: [(&str, &str); 7] = [
+pub const CASES: [(&str, &str); 8] = [
     ("install", "active.img -> passive.img on ext4: sparsecp vs cp, rsync, qemu-img, io.Copy (+dig), and the read-once-write-once limit (and each half)"),
     ("dig", "dig holes in a dense passive.img in place: sparsecp dig vs fallocate --dig-holes"),
     ("blockdev", "a loop block device over active.img as the source (zero detection): sparsecp vs cp --sparse=always, qemu-img convert"),
+    ("blockdev-dest", "active.img onto a loop block device full of random bytes: sparsecp vs bmaptool copy, dd conv=sparse, qemu-img convert -n (holes must read as zeros)"),
     ("sparse-1tib", "a 1 TiB file with three 64 KiB extents: sparsecp vs cp"),
     ("extents-20k", "20,000 data extents of 4 KiB between 4 KiB holes: sparsecp vs cp"),
     ("reflink-xfs", "active.img copied on xfs: sparsecp (reflink auto) vs cp --reflink=auto"),
@@ -28,6 +29,7 @@ pub fn build(name: &str, lab: &mut Lab) -> anyhow::Result<Case> {
         "install" => install(lab),
         "dig" => dig(lab),
         "blockdev" => blockdev(lab),
+        "blockdev-dest" => blockdev_dest(lab),
         "sparse-1tib" => sparse_1tib(lab),
         "extents-20k" => extents_20k(lab),
         "reflink-xfs" => reflink(lab, FsKind::Xfs, "reflink-xfs"),
@@ -420,6 +422,96 @@ fn blockdev(lab: &mut Lab) -> anyhow::Result<Case> {
     );
     case.pair(ours, cp);
     case.pair(ours, qemu);
+    Ok(case)
+}
+
+/// active.img onto a loop device over a file on the ext4 scratch
+/// filesystem, 64 MiB larger than the image, refilled with random bytes
+/// before every run (untimed, see `crate::device`). Only synced modes: a
+/// copy onto a device is done when the data is on it (sparsecp and dd
+/// fsync, bmaptool too, qemu-img does not), so every run ends with a
+/// flush of the device, timed.
+fn blockdev_dest(lab: &mut Lab) -> anyhow::Result<Case> {
+    let (active, facts) = lab.active()?;
+    let root = lab.ext4()?;
+    let backing = root.join("device.img");
+    let size = facts.size.next_multiple_of(4 * testbed::MIB) + 64 * testbed::MIB;
+    eprintln!(
+        "setting up: a loop device of {} for blockdev-dest",
+        copy_engine::human_bytes(size)
+    );
+    let backing_guard = RemoveOnDrop(backing.clone());
+    std::fs::File::create(&backing)
+        .and_then(|f| f.set_len(size))
+        .with_context(|| format!("cannot create {}", backing.display()))?;
+    let device = LoopDevice::attach(&backing)?;
+    let dev = device.path().to_owned();
+    let t = &lab.tools;
+    let mut case = Case::new(
+        "blockdev-dest",
+        format!(
+            "active.img -> loop block device of {} full of random bytes",
+            copy_engine::human_bytes(size)
+        ),
+        format!("active.img, {}", facts.describe()),
+        active.clone(),
+        root,
+    );
+    // Guards drop in order: the device before its backing file.
+    case.guards.push(Guard::Loop(device));
+    case.guards.push(Guard::File(backing_guard));
+    case.device = Some(dev.clone());
+    case.modes = vec![Mode::WarmSync, Mode::ColdSync];
+    let (s, d, out) = (active.as_path(), dev.as_path(), Some(dev.clone()));
+    let ours = add(
+        &mut case,
+        t,
+        Contender::new(
+            "sparsecp",
+            Role::Ours,
+            vec![step(&t.sparsecp, &["copy", "--json"], &[s, d])],
+            out.clone(),
+        ),
+    );
+    add_peers(&mut case, t, ours, (s, d), &[Peer::Bmaptool], &[])?;
+    let (src_arg, dst_arg) = (format!("if={}", s.display()), format!("of={}", d.display()));
+    let dd = add(
+        &mut case,
+        t,
+        Contender::new(
+            "dd conv=sparse",
+            Role::Theirs,
+            vec![step(
+                &Tools::system("dd"),
+                &[
+                    &src_arg,
+                    &dst_arg,
+                    "conv=sparse,fsync",
+                    "bs=64K",
+                    "status=none",
+                ],
+                &[],
+            )],
+            out.clone(),
+        ),
+    );
+    let qemu = add(
+        &mut case,
+        t,
+        Contender::new(
+            "qemu-img convert -n",
+            Role::Theirs,
+            vec![step(
+                &Tools::system("qemu-img"),
+                &["convert", "-n", "-O", "raw"],
+                &[s, d],
+            )],
+            out,
+        ),
+    );
+    for theirs in [dd, qemu] {
+        case.pair(ours, theirs);
+    }
     Ok(case)
 }
 

@@ -18,6 +18,9 @@
 //! - [`stats`], [`targets`], [`report`] and [`plot`]: what people read.
 //! - [`limit`]: the read-once-write-once helpers, run as hidden
 //!   subcommands so they are timed like every other tool.
+//! - [`device`]: the block device `blockdev-dest` writes (against
+//!   `bmaptool copy`, `dd conv=sparse`, `qemu-img convert -n`): refilled
+//!   with random bytes before each run, flushed, judged for stale holes.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -25,6 +28,7 @@
 pub mod case;
 pub mod cases;
 pub mod child;
+pub mod device;
 pub mod fixtures;
 pub mod lab;
 pub mod limit;

@@ -178,6 +178,7 @@ fn case_section(md: &mut String, case: &CaseResult) {
             .allocated
             .map_or_else(|| "-".to_owned(), copy_engine::human_bytes);
         let mut output = match tool.identical {
+            Some(false) if tool.stale_holes => "**stale data in holes**".to_owned(),
             Some(true) => "identical".to_owned(),
             Some(false) => "**differs**".to_owned(),
             None => "-".to_owned(),

@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use crate::case::{Case, Contender, Mode, Role};
 use crate::child;
+use crate::device;
 use crate::fixtures::refresh_dense;
 use crate::stats::{human_seconds, Ratio, Sample, Summary};
 use crate::system::{back_free_memory, drop_caches, input_data, warm_input, warm_programs};
@@ -43,6 +44,11 @@ pub struct ToolResult {
     pub identical: Option<bool>,
     /// What sparsecp reported doing (`copy_file_range`, `ficlone`, ...).
     pub how: Option<String>,
+    /// Onto a device: the output differs from the image only where the
+    /// image reads as zeros (holes, or zero blocks a tool skipped), which
+    /// kept the random bytes written before the run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stale_holes: bool,
 }
 
 /// The runs of every contender in one mode.
@@ -204,6 +210,7 @@ fn warm_up(case: &Case, c: &Contender, spawner: &Path) -> (ToolResult, Option<St
         allocated: None,
         identical: None,
         how: None,
+        stale_holes: false,
     };
     let checked = (|| -> anyhow::Result<()> {
         prepare(case, c, Mode::Warm)?;
@@ -215,17 +222,28 @@ fn warm_up(case: &Case, c: &Contender, spawner: &Path) -> (ToolResult, Option<St
             tool.how = describe_report(&stdout);
         }
         if let Some(output) = &c.output {
-            syncfs(&case.sync_dir)?;
+            flush(case)?;
             let meta = std::fs::metadata(output)
                 .with_context(|| format!("{} left no {}", c.name, output.display()))?;
-            tool.allocated = Some(meta.blocks() * 512);
+            tool.allocated = meta.is_file().then_some(meta.blocks() * 512);
             if !c.same_content {
                 return cleanup(c);
             }
             let verdict = copy_engine::verify(&case.reference, output, None)
                 .with_context(|| format!("cannot compare {}", output.display()))?;
             tool.identical = Some(verdict.identical);
-            if !verdict.identical {
+            if !verdict.identical && case.device.is_some() {
+                tool.stale_holes = device::only_zeros_differ(&case.reference, output)?;
+            }
+            if tool.stale_holes {
+                eprintln!(
+                    "   NOTE: {} left stale data in holes of {}: differs from {} at offset {:?}",
+                    c.name,
+                    output.display(),
+                    case.reference.display(),
+                    verdict.first_difference
+                );
+            } else if !verdict.identical {
                 eprintln!(
                     "   WARNING: {}'s output differs from {} at offset {:?}",
                     c.name,
@@ -265,7 +283,7 @@ fn timed_run(
         }
         if mode.syncs() {
             let started = Instant::now();
-            syncfs(&case.sync_dir)?;
+            flush(case)?;
             sample.seconds += started.elapsed().as_secs_f64();
         }
         Ok(sample)
@@ -277,6 +295,9 @@ fn timed_run(
 fn prepare(case: &Case, c: &Contender, mode: Mode) -> anyhow::Result<()> {
     if let (Some(master), Some(output)) = (&c.fresh_from, &c.output) {
         refresh_dense(master, output)?;
+    }
+    if let Some(dev) = &case.device {
+        device::refill_random(dev)?;
     }
     if mode.cold() {
         syncfs(&case.sync_dir)?;
@@ -291,6 +312,16 @@ fn prepare(case: &Case, c: &Contender, mode: Mode) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Flushes what the run wrote: the filesystem of `sync_dir`, and the
+/// case's block device if it has one.
+fn flush(case: &Case) -> anyhow::Result<()> {
+    syncfs(&case.sync_dir)?;
+    match &case.device {
+        Some(dev) => device::flush(dev),
+        None => Ok(()),
+    }
+}
+
 fn cleanup(c: &Contender) -> anyhow::Result<()> {
     match &c.output {
         Some(output) => remove_if_present(output),
@@ -298,7 +329,12 @@ fn cleanup(c: &Contender) -> anyhow::Result<()> {
     }
 }
 
+/// Removes the output file; a device node (the output of a
+/// `blockdev-dest` run) is never removed.
 fn remove_if_present(path: &Path) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Ok(());
+    }
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -89,6 +89,14 @@ pub fn judge(results: &[CaseResult]) -> Vec<Verdict> {
             "install copy always, warm (no sync): <= 0.8x cp --sparse=always",
         ),
         ratio_target(
+            case("blockdev-dest"),
+            Mode::WarmSync,
+            "sparsecp",
+            "bmaptool copy",
+            0.8,
+            "image onto a block device, warm with sync: <= 0.8x bmaptool copy",
+        ),
+        ratio_target(
             case("dig"),
             Mode::Warm,
             "sparsecp dig",

@@ -59,6 +59,7 @@ pub fn case(name: &str, tools: &[(&str, Role, &[f64], Option<u64>)], modes: &[Mo
                 allocated: *allocated,
                 identical: allocated.map(|_| true),
                 how: None,
+                stale_holes: false,
             })
             .collect(),
         pairs,

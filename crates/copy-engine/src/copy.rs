@@ -33,6 +33,9 @@
 //! Streams ([`copy_stream`], or a FIFO source) take the same steps with
 //! [`plan::plan_stream`]: read front to back through the ring. A copy
 //! guided by a bmap file (`bmap::copy`) shares steps 1 and 5 with these.
+//! A block-device destination takes its own path after the facts
+//! (`blockdev`): held exclusively, planned with its device facts, written
+//! in place.
 //!
 //! With `--in-place` an existing regular destination is written in its own
 //! inode instead (`Output::Overwrite`): its space check counts the old
@@ -48,6 +51,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::blockdev;
 use crate::dest::{self, TempFile};
 use crate::error::{Error, IoContext};
 use crate::execute::{self, Input, Run};
@@ -65,8 +69,10 @@ use crate::sys::{self, WaitError};
 ///
 /// `dst` may be an existing directory (the copy goes to `dst/NAME`), an
 /// existing regular file (replaced atomically), a new path, or a
-/// non-regular file such as a pipe, `/dev/null` or a block device (written
-/// front to back, never truncated or seeked).
+/// block device (written in place, exclusively, its holes made to read
+/// as zeros or skipped as `opts.holes` says; see `blockdev`), or another
+/// non-regular file such as a pipe or `/dev/null` (written front to back,
+/// never truncated or seeked).
 pub fn copy(
     src: &Path,
     dst: &Path,
@@ -224,6 +230,13 @@ fn copy_file(
 
     // 1. Gather facts: where the bytes go, and what that filesystem can do.
     let existing = existing(Some(src_meta), src_path, target)?;
+    if fs::metadata(target).is_ok_and(|m| m.file_type().is_block_device()) {
+        // Written in place, exclusively, holes zeroed: its own path.
+        blockdev::copy_to_device(src, &layout, target, opts, progress, &mut report)?;
+        check_unchanged(src, src_path, layout.size, src_meta)?;
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
     let mode = dest::inherited_mode(existing.old(), src_meta);
     let (output, dest) = open_output(&existing, target, mode, Some(src), opts, &mut report)?;
     let (out, out_path) = output.file_and_path(target);

@@ -76,6 +76,34 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The block device is mounted, or held open exclusively by another
+    /// process or by the kernel (swap, RAID, device-mapper): nothing written.
+    #[error("{path}: device is busy ({}); nothing was written", busy_detail(.mount_point.as_deref()))]
+    DeviceBusy {
+        /// The device.
+        path: PathBuf,
+        /// Where it is mounted, if it is.
+        mount_point: Option<PathBuf>,
+    },
+    /// A copy onto a block device was cancelled (a signal) after writing
+    /// began: unlike a file, a device has no old content to keep.
+    #[error("{path}: interrupted; the device is partly written")]
+    DeviceInterrupted {
+        /// The device.
+        path: PathBuf,
+    },
+    /// The block device cannot hold the image: nothing written.
+    #[error("{path}: device too small: it holds {device_size} bytes, the image {source_path} has {image_size} bytes; nothing was written")]
+    DeviceTooSmall {
+        /// The device.
+        path: PathBuf,
+        /// Its size.
+        device_size: u64,
+        /// The image.
+        source_path: PathBuf,
+        /// The image's size.
+        image_size: u64,
+    },
     /// The operation does not apply to this kind of file.
     #[error("{path}: {reason}")]
     Unsupported {
@@ -151,7 +179,7 @@ impl Error {
     /// left an in-place destination incomplete).
     pub fn is_interrupted(&self) -> bool {
         match self {
-            Error::Interrupted { .. } => true,
+            Error::Interrupted { .. } | Error::DeviceInterrupted { .. } => true,
             Error::Incomplete { cause, .. } => cause.is_interrupted(),
             _ => false,
         }
@@ -166,6 +194,16 @@ impl Error {
             }
             _ => None,
         }
+    }
+}
+
+/// Why a device was busy, for [`Error::DeviceBusy`].
+fn busy_detail(mount_point: Option<&Path>) -> String {
+    match mount_point {
+        Some(m) => format!("mounted on {}", m.display()),
+        None => "held open exclusively by another process, or used as swap, \
+                 RAID or device-mapper member"
+            .into(),
     }
 }
 

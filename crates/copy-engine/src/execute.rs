@@ -276,7 +276,8 @@ fn move_data(
     Ok((offloaded, Some(moved)))
 }
 
-fn phase_report(
+/// A phase that ran from `since` until now.
+pub(crate) fn phase_report(
     phase: Phase,
     method: Method,
     shape: Shape,

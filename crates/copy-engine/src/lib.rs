@@ -9,6 +9,8 @@
 //! - [`copy()`]: gathers those facts, plans, checks space, runs the plan
 //!   into a temporary and renames it over the destination; returns a
 //!   [`CopyReport`] whose methods and worker shapes are the plan's.
+//! - `blockdev`: onto a block device: exclusively, data at its offsets,
+//!   holes zeroed (or skipped), flushed; and reading it back for verify.
 //! - [`dig()`]: punches all-zero blocks out of a file in place.
 //! - [`live`]: whether a file backs an attached loop device (a live image
 //!   that copies, digs and in-place writes refuse).
@@ -20,6 +22,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod blockdev;
 pub mod bmap;
 pub mod buffer;
 mod copy;
@@ -51,10 +54,10 @@ pub use dig::dig;
 pub use error::Error;
 pub use human::human_bytes;
 pub use layout::{Extent, Layout, SourceKind};
-pub use options::{CopyOptions, ReflinkMode, SparseMode};
-pub use plan::{CopyPlan, Destination, FsFacts, Strategy};
+pub use options::{CopyOptions, HoleMode, ReflinkMode, SparseMode};
+pub use plan::{CopyPlan, Destination, DeviceFacts, FsFacts, HoleMethod, Strategy};
 pub use progress::{Cancel, NoProgress, Progress};
-pub use report::{CopyReport, DigReport, Method, Phase, PhaseReport, Shape};
+pub use report::{CopyReport, DeviceReport, DigReport, Method, Phase, PhaseReport, Shape};
 pub use space::{OldDestination, SpaceAdvice};
 pub use stream::CancellableReader;
 pub use verify::{verify, VerifyReport};

@@ -35,6 +35,20 @@ pub enum ReflinkMode {
     Never,
 }
 
+/// What a copy onto a block device does with the source's holes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HoleMode {
+    /// Make every hole read as zeros on the device (the fastest way the
+    /// device offers, see `crate::blockdev`).
+    #[default]
+    Zero,
+    /// Leave the device's bytes under holes untouched (bmaptool's
+    /// behaviour): right only for a device known to be blank; elsewhere
+    /// its stale data shows where the image has holes.
+    Skip,
+}
+
 macro_rules! keyword_enum {
     ($t:ty: $($v:ident = $s:literal),*) => {
         impl FromStr for $t {
@@ -55,6 +69,7 @@ macro_rules! keyword_enum {
 }
 keyword_enum!(SparseMode: Auto = "auto", Always = "always", Never = "never");
 keyword_enum!(ReflinkMode: Auto = "auto", Always = "always", Never = "never");
+keyword_enum!(HoleMode: Zero = "zero", Skip = "skip");
 
 /// Everything that shapes one copy.
 #[derive(Debug, Clone, Default)]
@@ -76,6 +91,8 @@ pub struct CopyOptions {
     /// Copy from a source, or onto a destination, that backs an attached
     /// loop device (see [`crate::live`]) instead of refusing.
     pub allow_attached: bool,
+    /// What a block-device destination gets where the source has holes.
+    pub holes: HoleMode,
     /// Raised by the caller to stop early.
     pub cancel: Cancel,
 }

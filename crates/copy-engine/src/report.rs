@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::human::human_bytes as bytes;
 use crate::layout::SourceKind;
 use crate::options::SparseMode;
+use crate::plan::HoleMethod;
 
 /// A step of a copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,6 +21,8 @@ pub enum Phase {
     Data,
     /// Punching all-zero blocks out of a cloned copy (`--sparse always`).
     Punch,
+    /// Making a block device read zeros where the source has holes.
+    Holes,
 }
 
 /// How a phase moved or shaped the bytes.
@@ -39,6 +42,10 @@ pub enum Method {
     Sequential,
     /// `fallocate(PUNCH_HOLE)` over all-zero blocks.
     PunchHole,
+    /// `fallocate(ZERO_RANGE)` over a block device's holes.
+    ZeroRange,
+    /// `pwrite` of zero buffers over a block device's holes.
+    WriteZeros,
 }
 
 impl fmt::Display for Method {
@@ -50,6 +57,8 @@ impl fmt::Display for Method {
             Method::ReadWriteZeroScan => "read/write + zero scan",
             Method::Sequential => "sequential write",
             Method::PunchHole => "punch hole",
+            Method::ZeroRange => "fallocate(ZERO_RANGE)",
+            Method::WriteZeros => "written zeros",
         })
     }
 }
@@ -127,6 +136,9 @@ pub struct CopyReport {
     pub source_allocated: Option<u64>,
     /// `st_blocks * 512` of the destination (`None` if not a regular file).
     pub destination_allocated: Option<u64>,
+    /// Onto a block device: its size and what became of the holes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceReport>,
     /// Temporaries of killed earlier copies that were removed first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stale_removed: Vec<PathBuf>,
@@ -156,6 +168,7 @@ impl CopyReport {
             phases: Vec::new(),
             source_allocated: None,
             destination_allocated: None,
+            device: None,
             stale_removed: Vec::new(),
             seconds: 0.0,
         }
@@ -181,6 +194,16 @@ impl fmt::Display for CopyReport {
             self.seconds,
             methods.join(", ")
         )?;
+        if let Some(d) = &self.device {
+            return write!(
+                f,
+                "  device {}: holes {} zeroed ({}), {} skipped",
+                bytes(d.size),
+                bytes(d.holes_zeroed),
+                d.hole_method,
+                bytes(d.holes_skipped),
+            );
+        }
         let alloc = |a: Option<u64>| a.map_or_else(|| "-".to_string(), bytes);
         write!(
             f,
@@ -192,6 +215,20 @@ impl fmt::Display for CopyReport {
             if self.reflinked { "; reflinked" } else { "" }
         )
     }
+}
+
+/// What a copy onto a block device did with the source's holes.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceReport {
+    /// The device's size (at least the copy's).
+    pub size: u64,
+    /// How the holes were filled: the planned method, or its fallback if
+    /// the device declined it at the first range.
+    pub hole_method: HoleMethod,
+    /// Bytes of holes made to read as zeros.
+    pub holes_zeroed: u64,
+    /// Bytes of holes left untouched (`--holes skip`): stale data there.
+    pub holes_skipped: u64,
 }
 
 /// What `dig` did.

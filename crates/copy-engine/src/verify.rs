@@ -1,5 +1,6 @@
 //! Verification: the destination has the source's content and allocates no
-//! more than the stated promise.
+//! more than the stated promise; an image written onto a block device is
+//! compared with what the device holds, read past its page cache.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -11,6 +12,7 @@ use crate::buffer::AlignedBuf;
 use crate::error::{Error, IoContext};
 use crate::human::human_bytes as bytes;
 use crate::layout::{Layout, SourceKind};
+use crate::{blockdev, sys};
 
 /// The verdict of [`verify`].
 #[derive(Debug, Clone, Serialize)]
@@ -37,6 +39,11 @@ pub struct VerifyReport {
     pub limit_rule: String,
     /// Both promises hold.
     pub ok: bool,
+    /// The destination is a block device: its first `source_size` bytes
+    /// were read past the page cache and compared (holes as zeros); it
+    /// allocates nothing, so there is no allocation promise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub destination_is_device: bool,
 }
 
 impl std::fmt::Display for VerifyReport {
@@ -46,6 +53,16 @@ impl std::fmt::Display for VerifyReport {
             (false, Some(at)) => format!("content differs at offset {at}"),
             (false, None) => "content differs".to_string(),
         };
+        if self.destination_is_device {
+            return write!(
+                f,
+                "{}: {}: {content} in the first {} (read with O_DIRECT; device of {})",
+                self.destination.display(),
+                if self.ok { "OK" } else { "FAILED" },
+                bytes(self.source_size),
+                bytes(self.destination_size),
+            );
+        }
         write!(
             f,
             "{}: {}: {content}; allocated {} vs source {} (limit {}, {})",
@@ -74,6 +91,24 @@ pub fn verify(src: &Path, dst: &Path, max_ratio: Option<f64>) -> Result<VerifyRe
             });
         }
     }
+    if d.kind == SourceKind::BlockDevice && s.kind != SourceKind::BlockDevice {
+        // An image on a device: the device is larger, and has no holes.
+        let first_difference = first_device_difference(src, dst, s.size)?;
+        return Ok(VerifyReport {
+            source: src.into(),
+            destination: dst.into(),
+            source_size: s.size,
+            destination_size: d.size,
+            identical: first_difference.is_none(),
+            first_difference,
+            source_allocated: s.allocated,
+            destination_allocated: 0,
+            allocation_limit: 0,
+            limit_rule: "none: a block device".into(),
+            ok: first_difference.is_none(),
+            destination_is_device: true,
+        });
+    }
     let (limit, rule) = match max_ratio {
         Some(r) => ((s.allocated as f64 * r) as u64, format!("{r} x source")),
         None => {
@@ -98,6 +133,7 @@ pub fn verify(src: &Path, dst: &Path, max_ratio: Option<f64>) -> Result<VerifyRe
         allocation_limit: limit,
         limit_rule: rule,
         ok: identical && d.allocated <= limit,
+        destination_is_device: false,
     })
 }
 
@@ -129,6 +165,37 @@ fn first_difference(s: &Layout, d: &Layout) -> Result<Option<u64>, Error> {
         }
     }
     Ok((s.size != d.size).then_some(size))
+}
+
+/// Reads the first `len` bytes of the device `dev` past its page cache
+/// (`O_DIRECT`, so what is compared is what the device holds) and returns
+/// the first offset where they differ from `src`, whose holes read as
+/// zeros; `Some(device size)` if the device is shorter.
+fn first_device_difference(src: &Path, dev: &Path, len: u64) -> Result<Option<u64>, Error> {
+    let s = File::open(src).at(src, "open")?;
+    let d = sys::open_direct(dev).at(dev, "open (O_DIRECT)")?;
+    let facts = blockdev::device_facts(&d, dev)?;
+    let block = facts.logical_block as usize;
+    let mut a = AlignedBuf::new(1 << 20);
+    let mut b = AlignedBuf::new(1 << 20);
+    let end = len.min(facts.size);
+    let mut pos = 0;
+    while pos < end {
+        let n = (end - pos).min(a.len() as u64) as usize;
+        s.read_exact_at(&mut a[..n], pos)
+            .at(src, &format!("read at offset {pos}"))?;
+        // O_DIRECT wants whole logical blocks; the device has them, its
+        // size being a multiple of its block.
+        let direct = n.next_multiple_of(block).min(b.len());
+        d.read_exact_at(&mut b[..direct], pos)
+            .at(dev, &format!("read at offset {pos}"))?;
+        if a[..n] != b[..n] {
+            let i = a[..n].iter().zip(&b[..n]).position(|(x, y)| x != y);
+            return Ok(Some(pos + i.unwrap_or(0) as u64));
+        }
+        pos += n as u64;
+    }
+    Ok((facts.size < len).then_some(facts.size))
 }
 
 /// Merged data ranges of both layouts, clipped to `size`.

@@ -5,8 +5,8 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use copy_engine::plan::{self, Destination, FsFacts, Refusal};
-use copy_engine::{CopyOptions, Extent, Layout, ReflinkMode, SourceKind, SparseMode};
+use copy_engine::plan::{self, Destination, DeviceFacts, FsFacts, Refusal};
+use copy_engine::{CopyOptions, Extent, HoleMode, Layout, ReflinkMode, SourceKind, SparseMode};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -190,6 +190,58 @@ fn stream_plans_read_front_to_back_through_the_ring() {
         }
     }
     insta::assert_snapshot!("stream_plans", out);
+}
+
+/// Onto a block device (issue 16): data at its offsets, holes filled by
+/// the method `--holes` and `--sparse never` choose, with its fallback;
+/// the device must hold the image (space needed).
+#[test]
+fn block_device_plans_write_data_then_fill_holes() {
+    let devices = [
+        (
+            "loop device with write-zeroes (4 GiB)",
+            DeviceFacts {
+                size: 4 * GIB,
+                logical_block: 512,
+                write_zeroes_max: 4 * GIB - 512,
+            },
+        ),
+        (
+            "disk without write-zeroes (4 KiB blocks, 8 GiB)",
+            DeviceFacts {
+                size: 8 * GIB,
+                logical_block: 4096,
+                write_zeroes_max: 0,
+            },
+        ),
+    ];
+    let options = [
+        ("--holes zero", CopyOptions::default()),
+        (
+            "--holes skip",
+            CopyOptions {
+                holes: HoleMode::Skip,
+                ..CopyOptions::default()
+            },
+        ),
+        ("--sparse never", CopyOptions::dense()),
+    ];
+    let mut out = String::new();
+    for (name, layout) in layouts() {
+        writeln!(out, "# {name}").unwrap();
+        for (opts_name, opts) in &options {
+            for (dev_name, facts) in devices {
+                let plan = plan::plan(&layout, &Destination::BlockDevice(facts), opts);
+                writeln!(
+                    out,
+                    "  {opts_name}, {dev_name}:\n{}",
+                    indent(&plan.to_string())
+                )
+                .unwrap();
+            }
+        }
+    }
+    insta::assert_snapshot!("device_plans", out);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use copy_engine::{ReflinkMode, SparseMode};
+use copy_engine::{HoleMode, ReflinkMode, SparseMode};
 
 /// Copy, inspect, dig and verify sparse disk images without losing their holes.
 #[derive(Debug, Parser)]
@@ -42,7 +42,8 @@ pub struct CopyArgs {
     /// Make the copy and the rename durable (fsync) before exiting.
     #[arg(long)]
     pub fsync: bool,
-    /// After copying, verify content and allocation (as `sparsecp verify`).
+    /// After copying, verify content and allocation (as `sparsecp verify`;
+    /// a block device is read back past its page cache).
     #[arg(long)]
     pub verify: bool,
     /// Do not check that the destination filesystem has room first.
@@ -66,13 +67,18 @@ pub struct CopyArgs {
     /// device.
     #[arg(long)]
     pub allow_attached: bool,
+    /// Onto a block device: zero (the image's holes read as zeros on the
+    /// device) or skip (holes left untouched, for a device known to be blank).
+    #[arg(long, default_value = "zero", value_parser = parse::<HoleMode>)]
+    pub holes: HoleMode,
     #[command(flatten)]
     pub output: Output,
     /// The source: a file, a block device, or '-' for standard input (copied
     /// to its end: exactly the bytes received, even from a writer that
     /// stopped early, which a stream cannot tell from one that ended).
     pub src: PathBuf,
-    /// The destination file or directory.
+    /// The destination file or directory, or a block device (written in
+    /// place once held exclusively; refused if mounted, busy or too small).
     pub dst: PathBuf,
 }
 

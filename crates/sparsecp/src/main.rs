@@ -53,6 +53,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 no_space_check: a.no_space_check,
                 in_place: a.in_place,
                 allow_attached: a.allow_attached,
+                holes: a.holes,
                 cancel,
             };
             if a.allow_attached {
@@ -81,12 +82,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 copy_engine::copy(&a.src, &a.dst, &opts, &bar)?
             };
-            let verdict =
-                match a.verify && a.src != Path::new("-") && report.destination_allocated.is_some()
-                {
-                    true => Some(copy_engine::verify(&a.src, &report.destination, None)?),
-                    false => None,
-                };
+            if let Some(d) = report.device.as_ref().filter(|d| d.holes_skipped > 0) {
+                err(&format!(
+                    "sparsecp: warning: {}: {} of holes skipped (--holes skip): the device's \
+                     old data shows there unless it was blank",
+                    report.destination.display(),
+                    copy_engine::human_bytes(d.holes_skipped)
+                ));
+            }
+            let written = report.destination_allocated.is_some() || report.device.is_some();
+            let verdict = match a.verify && a.src != Path::new("-") && written {
+                true => Some(copy_engine::verify(&a.src, &report.destination, None)?),
+                false => None,
+            };
             // The report never shares a stream with the copied bytes.
             let say = match is_standard_output(&a.dst) {
                 true => err,

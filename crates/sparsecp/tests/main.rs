@@ -4,6 +4,8 @@ mod support;
 
 /// Bad command lines and paths: one error line naming the path, exit 3, nothing changed.
 mod bad_input;
+/// Block-device destinations: holes zeroed or skipped, busy/mounted/small devices refused, verify.
+mod blockdev;
 /// bmap files: interop with bmaptool both ways, checksum and size faults.
 mod bmap;
 /// `copy`: modes, stdin, directories, JSON, exit codes and error lines.

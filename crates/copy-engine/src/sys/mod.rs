@@ -195,7 +195,58 @@ pub fn process_alive(pid: i32) -> bool {
     }
 }
 
-/// `(major, minor)` of a `st_dev`/`st_rdev` as std reports it.
-pub fn dev_numbers(dev: u64) -> (u32, u32) {
-    (libc::major(dev), libc::minor(dev))
+/// Opens the block device `path` for writing, exclusively (`O_EXCL`
+/// without `O_CREAT`: the kernel claims the device for us, and answers
+/// `EBUSY` while it is mounted, used as swap or by RAID or device-mapper,
+/// or claimed by another `O_EXCL` opener). While we hold it, none of
+/// those can start.
+pub fn open_device_exclusive(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_EXCL)
+        .open(path)
+}
+
+/// Opens `path` for reading past the page cache (`O_DIRECT`): reads need
+/// buffers, offsets and lengths aligned to the device's logical block.
+pub fn open_direct(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+}
+
+/// The major and minor numbers of a device number (`st_rdev`).
+pub fn dev_numbers(rdev: u64) -> (u32, u32) {
+    (rustix::fs::major(rdev), rustix::fs::minor(rdev))
+}
+
+/// What `fallocate(ZERO_RANGE)` on a block device said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroOutcome {
+    /// The range now reads as zeros.
+    Zeroed,
+    /// The device or kernel cannot (`EOPNOTSUPP`, `ENOSYS`, `ENOTTY`,
+    /// `ENODEV`, `EINVAL`): write zeros instead.
+    Declined,
+}
+
+/// Makes `[offset, offset + len)` of a block device read as zeros with
+/// `fallocate(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)`. The kernel
+/// drops the range from the device's page cache and runs
+/// `blkdev_issue_zeroout`, which BLKZEROOUT also runs: zeros guaranteed.
+/// Both ends must sit on the device's logical block size.
+pub fn zero_range(file: &File, offset: u64, len: u64) -> io::Result<ZeroOutcome> {
+    match rustix::fs::fallocate(
+        file,
+        FallocateFlags::ZERO_RANGE | FallocateFlags::KEEP_SIZE,
+        offset,
+        len,
+    ) {
+        Ok(()) => Ok(ZeroOutcome::Zeroed),
+        Err(Errno::OPNOTSUPP | Errno::NOSYS | Errno::NOTTY | Errno::NODEV | Errno::INVAL) => {
+            Ok(ZeroOutcome::Declined)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -4,6 +4,8 @@
 
 /// A source that grows, shrinks or loses data while it is copied or dug.
 mod changing_source;
+/// A block-device destination detached or shrunk mid-copy; progress onto a device.
+mod device;
 /// Files whose metadata misleads a naive copier: delayed allocation, mmap,
 /// unwritten extents, sizes at boundaries, tmpfs, squashfs.
 mod misleading;

@@ -181,7 +181,7 @@ pub fn run(config: &Config, cancel: &AtomicBool) -> anyhow::Result<Report> {
         machine,
         revision: system::revision(),
         load: (load_before, system::load_average()),
-        targets: targets::judge(&results),
+        targets: targets::judge(&results, &config.sparsecp),
         cases: results,
         failed_cases: failed,
     })

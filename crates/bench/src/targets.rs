@@ -28,8 +28,9 @@ impl Verdict {
     }
 }
 
-/// Judges every target against `results`.
-pub fn judge(results: &[CaseResult]) -> Vec<Verdict> {
+/// Judges every target against `results` (and the size of the measured
+/// `sparsecp` binary).
+pub fn judge(results: &[CaseResult], sparsecp: &std::path::Path) -> Vec<Verdict> {
     let case = |name: &str| results.iter().find(|c| c.name == name);
     let mut verdicts = vec![
         ratio_target(
@@ -129,6 +130,7 @@ pub fn judge(results: &[CaseResult]) -> Vec<Verdict> {
         ),
     ];
     verdicts.push(rss_target(results));
+    verdicts.push(size_target(sparsecp));
     for (name, fs) in [("reflink-xfs", "xfs"), ("reflink-btrfs", "btrfs")] {
         verdicts.push(time_target(
             case(name),
@@ -258,6 +260,25 @@ fn allocation_target(case: Option<&CaseResult>, ours: &str, theirs: &str, target
         target: target.to_owned(),
         measured: format!("{:.4}x ({} vs {} bytes)", a as f64 / b as f64, a, b),
         met: Some(a <= b),
+    }
+}
+
+/// The measured binary, as it ships (`cargo xtask bench` measures the
+/// `dist` profile's stripped build).
+fn size_target(sparsecp: &std::path::Path) -> Verdict {
+    let target = "sparsecp binary (stripped, as shipped) <= 3 MB";
+    match std::fs::metadata(sparsecp) {
+        Ok(m) => Verdict {
+            target: target.to_owned(),
+            measured: format!(
+                "{} ({} bytes, {})",
+                copy_engine::human_bytes(m.len()),
+                m.len(),
+                sparsecp.display()
+            ),
+            met: Some(m.len() <= 3_000_000),
+        },
+        Err(e) => Verdict::missing(target, &format!("cannot stat {}: {e}", sparsecp.display())),
     }
 }
 

@@ -26,6 +26,9 @@ fn install() -> bench::runner::CaseResult {
                 Some(1200),
             ),
             ("rsync --sparse", Role::Theirs, &[], None),
+            ("xcp", Role::Theirs, &[1.5, 1.5, 1.5], Some(1000)),
+            // Faster, but writes the holes out: not a peer to beat.
+            ("Go io.Copy", Role::Theirs, &[0.5, 0.5, 0.5], Some(3000)),
         ],
         &Mode::ALL,
     )
@@ -46,7 +49,7 @@ fn report() -> Report {
         },
         revision: "abc1234".into(),
         load: ("0.10 0.20 0.30".into(), "1.00 0.50 0.40".into()),
-        targets: judge(&[install()]),
+        targets: judge(&[install()], std::path::Path::new("/nonexistent/sparsecp")),
         cases: vec![install()],
         failed_cases: vec![("reflink-xfs".into(), "needs mkfs.xfs".into())],
     }
@@ -54,7 +57,7 @@ fn report() -> Report {
 
 #[test]
 fn targets_are_met_missed_or_not_measured() {
-    let verdicts = judge(&[install()]);
+    let verdicts = judge(&[install()], std::path::Path::new("/nonexistent/sparsecp"));
     let find = |start: &str| {
         verdicts
             .iter()
@@ -72,6 +75,11 @@ fn targets_are_met_missed_or_not_measured() {
     // Cases that did not run are not measured, never met.
     assert_eq!(find("dig").met, None);
     assert_eq!(find("peak RSS").met, Some(true));
+    // The best peer keeps holes: xcp's 1.5 s, not io.Copy's 0.5 s.
+    let best = find("install copy auto, warm (no sync): <= 0.8x the best peer");
+    assert_eq!(best.met, Some(true), "{best:?}");
+    assert!(best.measured.ends_with("against xcp"), "{}", best.measured);
+    assert_eq!(find("sparsecp binary").met, None);
 }
 
 #[test]

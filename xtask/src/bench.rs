@@ -41,7 +41,9 @@ pub fn run(args: Args) -> Result<()> {
             .arg("--sparsecp")
             .arg(target.join("dist").join("sparsecp"));
     }
-    let status = command.with_context(|| format!("cannot run {}", runner.display()))?;
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {}", runner.display()))?;
     if !status.success() {
         bail!("sparsecp-bench failed ({status})");
     }

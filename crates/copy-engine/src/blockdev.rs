@@ -23,13 +23,14 @@
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use crate::buffer::AlignedBuf;
 use crate::error::{Error, IoContext};
 use crate::execute::phase_report;
 use crate::layout::Layout;
+use crate::mounts;
 use crate::mover::{sparse, Job, Moved};
 use crate::options::CopyOptions;
 use crate::plan::{self, Destination, DeviceFacts, HoleFill, HoleMethod};
@@ -116,7 +117,7 @@ fn open_exclusive(target: &Path) -> Result<File, Error> {
             path: target.into(),
             mount_point: fs::metadata(target)
                 .ok()
-                .and_then(|m| mount_point_of(m.rdev())),
+                .and_then(|m| mounts::mount_point_of(m.rdev())),
         }),
         Err(e) => Err(e).at(target, "open exclusively"),
     }
@@ -253,70 +254,4 @@ fn write_zeros(out: &File, target: &Path, pos: u64, len: u64, zeros: &[u8]) -> R
         at += n as u64;
     }
     Ok(())
-}
-
-/// Where the device `rdev`, or a partition of it, is mounted, from
-/// `/proc/self/mountinfo` (fields: id, parent, MAJ:MIN, root, mount
-/// point, ...). Ten lines, so not a dependency on the test harness's
-/// parser.
-fn mount_point_of(rdev: u64) -> Option<PathBuf> {
-    let (major, minor) = sys::dev_numbers(rdev);
-    let want = format!("{major}:{minor}");
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mountinfo.lines().find_map(|line| {
-        let mut fields = line.split(' ');
-        let dev = fields.nth(2)?;
-        let mount_point = fields.nth(1)?;
-        (dev == want || disk_of(dev).as_deref() == Some(want.as_str()))
-            .then(|| PathBuf::from(unescape(mount_point)))
-    })
-}
-
-/// The MAJ:MIN of the disk holding partition `dev`, if it is one.
-fn disk_of(dev: &str) -> Option<String> {
-    let sys = format!("/sys/dev/block/{dev}");
-    fs::metadata(format!("{sys}/partition")).ok()?;
-    Some(
-        fs::read_to_string(format!("{sys}/../dev"))
-            .ok()?
-            .trim()
-            .into(),
-    )
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, ...).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            let s = std::str::from_utf8(d).ok()?;
-            u8::from_str_radix(s, 8).ok()
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(b)) => {
-                out.push(b);
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape("/mnt/a\\040b"), "/mnt/a b");
-        assert_eq!(unescape("/mnt/back\\134slash"), "/mnt/back\\slash");
-        assert_eq!(unescape("/plain"), "/plain");
-        assert_eq!(unescape("/end\\04"), "/end\\04");
-    }
 }

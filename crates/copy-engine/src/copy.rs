@@ -79,22 +79,7 @@ pub fn copy(
     opts: &CopyOptions,
     progress: &dyn Progress,
 ) -> Result<CopyReport, Error> {
-    // open(2) of a FIFO with no writer blocks, out of SIGINT's reach (see
-    // `stream`): open it non-blocking; the stream reader waits in poll.
-    let fifo = fs::metadata(src).is_ok_and(|m| m.file_type().is_fifo());
-    let file = if fifo {
-        sys::open_read_nonblocking(src)
-    } else {
-        File::open(src)
-    }
-    .at(src, "open")?;
-    let meta = file.metadata().at(src, "stat")?;
-    if meta.is_dir() {
-        return Err(Error::Unsupported {
-            path: src.into(),
-            reason: "is a directory".into(),
-        });
-    }
+    let (file, meta) = open_source(src)?;
     let layout = Layout::for_copy(&file, src)?;
     let target = resolve_destination(src, dst)?;
     if !opts.allow_attached {
@@ -113,6 +98,27 @@ pub fn copy(
         },
         e => e,
     })
+}
+
+/// Opens the source for reading, refusing a directory. open(2) of a FIFO
+/// with no writer blocks, out of SIGINT's reach (see `stream`): a FIFO is
+/// opened non-blocking, and the stream reader waits in poll.
+pub(crate) fn open_source(src: &Path) -> Result<(File, fs::Metadata), Error> {
+    let fifo = fs::metadata(src).is_ok_and(|m| m.file_type().is_fifo());
+    let file = if fifo {
+        sys::open_read_nonblocking(src)
+    } else {
+        File::open(src)
+    }
+    .at(src, "open")?;
+    let meta = file.metadata().at(src, "stat")?;
+    if meta.is_dir() {
+        return Err(Error::Unsupported {
+            path: src.into(),
+            reason: "is a directory".into(),
+        });
+    }
+    Ok((file, meta))
 }
 
 fn is_symlink(path: &Path) -> bool {

@@ -33,6 +33,7 @@ mod execute;
 mod human;
 pub mod layout;
 pub mod live;
+mod mounts;
 mod mover;
 pub mod offload;
 mod options;

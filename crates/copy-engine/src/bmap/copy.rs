@@ -33,7 +33,6 @@ use crate::plan::{self, Destination, Strategy, WriteMode};
 use crate::progress::Progress;
 use crate::report::{CopyReport, Method, Phase, PhaseReport, Shape};
 use crate::stream::CancellableReader;
-use crate::sys;
 
 /// Copies the ranges the bmap file at `bmap_path` maps from `src` (a
 /// file, block device or pipe) to `dst`, checking each range's SHA-256
@@ -51,20 +50,7 @@ pub fn copy_with_bmap(
     progress: &dyn Progress,
 ) -> Result<CopyReport, Error> {
     let bmap = Bmap::read(bmap_path)?;
-    let fifo = fs::metadata(src).is_ok_and(|m| m.file_type().is_fifo());
-    let file = if fifo {
-        sys::open_read_nonblocking(src)
-    } else {
-        File::open(src)
-    }
-    .at(src, "open")?;
-    let meta = file.metadata().at(src, "stat")?;
-    if meta.is_dir() {
-        return Err(Error::Unsupported {
-            path: src.into(),
-            reason: "is a directory".into(),
-        });
-    }
+    let (file, meta) = copy::open_source(src)?;
     let layout = Layout::for_copy(&file, src)?;
     let target = copy::resolve_destination(src, dst)?;
     let job = Job {

@@ -110,7 +110,7 @@ pub(crate) fn copy_to_device(
 
 /// Opens the device exclusively; `EBUSY` becomes [`Error::DeviceBusy`],
 /// naming where it (or one of its partitions) is mounted, if it is.
-fn open_exclusive(target: &Path) -> Result<File, Error> {
+pub(crate) fn open_exclusive(target: &Path) -> Result<File, Error> {
     match sys::open_device_exclusive(target) {
         Ok(f) => Ok(f),
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Err(Error::DeviceBusy {

@@ -451,7 +451,13 @@ fn fs_facts(src: Option<&File>, out: &File, path: &Path) -> Result<FsFacts, Erro
 /// reader comes, out of SIGINT's reach), and stays non-blocking: the
 /// sequential writer waits for room itself, watching the cancel flag.
 fn open_special(target: &Path, opts: &CopyOptions) -> Result<File, Error> {
-    let fifo = fs::metadata(target).is_ok_and(|m| m.file_type().is_fifo());
+    let kind = fs::metadata(target).map(|m| m.file_type());
+    // A block device written front to back (from a stream, or by a bmap
+    // copy) is held exclusively too: a mounted or busy one is refused.
+    if kind.as_ref().is_ok_and(|k| k.is_block_device()) {
+        return blockdev::open_exclusive(target);
+    }
+    let fifo = kind.is_ok_and(|k| k.is_fifo());
     if !fifo {
         return OpenOptions::new()
             .write(true)

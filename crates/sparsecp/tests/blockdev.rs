@@ -105,6 +105,15 @@ fn a_mounted_device_is_refused_and_left_unchanged() {
     let o = sparsecp(&["copy", s(&img), s(fs.device())]);
     assert_eq!(code(&o), FAILED);
     one_error_line(&o, &[s(fs.device()), "busy", "mounted on", s(fs.path())]);
+    // From standard input too: written front to back, still held
+    // exclusively.
+    let piped = std::process::Command::new(env!("CARGO_BIN_EXE_sparsecp"))
+        .args(["copy", "-", s(fs.device())])
+        .stdin(std::fs::File::open(&img).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(code(&piped), FAILED);
+    one_error_line(&piped, &[s(fs.device()), "busy", "mounted on"]);
     assert!(
         read(fs.device()) == before,
         "device unchanged byte for byte"

@@ -114,7 +114,10 @@ pub fn loop_uses(path: &Path) -> Vec<LoopUse> {
     let Ok(entries) = fs::read_dir("/sys/block") else {
         return Vec::new();
     };
-    let mounts = mounts::mountinfo();
+    // The mount table only once a device matches: reading it costs more
+    // than the whole 1 TiB sparse copy's syscalls (procfs hands it out in
+    // small reads).
+    let mounts = std::cell::OnceCell::new();
     let mut uses: Vec<LoopUse> = entries
         .flatten()
         .filter_map(|entry| {
@@ -148,6 +151,7 @@ pub fn loop_uses(path: &Path) -> Vec<LoopUse> {
                 device,
                 read_only,
                 mounts: mounts
+                    .get_or_init(mounts::mountinfo)
                     .iter()
                     .filter(|m| numbers.contains(&m.device))
                     .map(|m| (m.mount_point.clone(), m.read_write))

@@ -403,9 +403,11 @@ fn finish(
     report.hole_bytes = match holes {
         Some(holes) => holes,
         None => {
-            let data =
-                crate::layout::data_extents(out, meta.len()).at(temp.path(), "seek data/hole")?;
-            meta.len() - data.iter().map(|e| e.length).sum::<u64>()
+            let mut data = 0;
+            for e in crate::layout::walk(out, 0, meta.len()) {
+                data += e.at(temp.path(), "seek data/hole")?.length;
+            }
+            meta.len() - data
         }
     };
     temp.commit(opts.fsync)?;

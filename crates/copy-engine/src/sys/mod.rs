@@ -3,7 +3,7 @@
 //!
 //! Everything here is Linux-specific, and every syscall the engine makes
 //! beyond std's plain file I/O goes through here: the rest of the crate
-//! names no `rustix` or `libc` item. Only [`fiemap`] needs `unsafe` (rustix
+//! names no `rustix` or `libc` item. Only [`Fiemap`] needs `unsafe` (rustix
 //! has no FIEMAP wrapper); it lives in its own small module, the one place
 //! `unsafe_code` is allowed, with a `SAFETY` comment on the one block.
 
@@ -11,7 +11,7 @@
 mod fiemap;
 mod wait;
 
-pub use fiemap::fiemap;
+pub use fiemap::{Fiemap, FiemapExtent};
 pub use wait::{open_fifo_for_writing, read_waiting, write_waiting, WaitError};
 
 use std::fs::{File, OpenOptions};

@@ -8,5 +8,7 @@ mod bad_input;
 mod copy;
 /// `inspect`, `dig` and `verify` output and verdicts.
 mod inspect_dig_verify;
+/// 10^5 extents: copy, verify, dig and inspect correct and in bounded memory.
+mod fragmented;
 /// SIGINT, SIGTERM and SIGKILL mid-copy and mid-dig; the next run removes stale temporaries.
 mod killed;

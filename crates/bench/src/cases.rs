@@ -389,7 +389,13 @@ fn extents(
     let count = ((count as f64 * lab.scale) as u64).max(1);
     // Data per extent: 4 KiB, or 6 KiB on average for the random pattern;
     // room for the source and one copy.
-    let data = count * if pattern == ExtentPattern::Stride { 4 } else { 6 } * 1024;
+    let data = count
+        * if pattern == ExtentPattern::Stride {
+            4
+        } else {
+            6
+        }
+        * 1024;
     let size = (2 * data + 2 * GIB).next_multiple_of(GIB);
     eprintln!(
         "setting up: ext4 of {} on a loop device, {count} extents",

@@ -234,7 +234,10 @@ fn case_rss_target(case: Option<&CaseResult>, target: &str) -> Verdict {
 
 /// Peak RSS of every sparsecp run in every case and mode.
 fn rss_target(results: &[CaseResult]) -> Verdict {
-    peak_rss(results, "peak RSS of sparsecp <= 16 MiB (every case and mode)")
+    peak_rss(
+        results,
+        "peak RSS of sparsecp <= 16 MiB (every case and mode)",
+    )
 }
 
 /// The largest peak RSS of sparsecp's runs in `results`, against 16 MiB.

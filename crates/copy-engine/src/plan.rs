@@ -326,11 +326,7 @@ fn data_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
     // dense) either way; reading them costs less than a hand-off per small
     // extent.
     let ranges = extent_ranges(layout, zero_scan || dense);
-    let progress_total = if dense {
-        layout.size
-    } else {
-        ranges.bytes()
-    };
+    let progress_total = if dense { layout.size } else { ranges.bytes() };
     let mv = match (dense, zero_scan) {
         (true, _) => Move {
             method: Method::ReadWrite,
@@ -384,8 +380,11 @@ fn data_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
 fn extent_ranges(layout: &Layout, merge: bool) -> Ranges {
     match &layout.counted {
         None => {
-            let listed: Vec<(u64, u64)> =
-                layout.extents.iter().map(|e| (e.offset, e.length)).collect();
+            let listed: Vec<(u64, u64)> = layout
+                .extents
+                .iter()
+                .map(|e| (e.offset, e.length))
+                .collect();
             Ranges::Listed(if merge {
                 mover::coalesce(&listed, mover::MERGE_GAP)
             } else {

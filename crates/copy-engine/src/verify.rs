@@ -180,7 +180,8 @@ impl Union<'_> {
 
     /// Whether the next extent of either walk starts by `end`.
     fn touches(&mut self, end: u64) -> bool {
-        let starts_by = |p: Option<&io::Result<Extent>>| matches!(p, Some(Ok(e)) if e.offset <= end);
+        let starts_by =
+            |p: Option<&io::Result<Extent>>| matches!(p, Some(Ok(e)) if e.offset <= end);
         starts_by(self.a.peek()) || starts_by(self.b.peek())
     }
 }

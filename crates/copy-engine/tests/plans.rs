@@ -5,8 +5,8 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use copy_engine::plan::{self, Destination, FsFacts, Refusal};
 use copy_engine::layout::Counted;
+use copy_engine::plan::{self, Destination, FsFacts, Refusal};
 use copy_engine::{CopyOptions, Extent, Layout, ReflinkMode, SourceKind, SparseMode};
 
 const KIB: u64 = 1024;

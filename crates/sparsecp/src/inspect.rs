@@ -5,7 +5,6 @@
 //! lists every extent (`--extents`, `--json`, `--map`) walks the file again
 //! and writes or bins each extent as it comes.
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -81,8 +80,7 @@ fn each_extent(l: &Layout, f: &mut dyn FnMut(&Extent)) -> Result<()> {
         l.extents.iter().for_each(f);
         return Ok(());
     }
-    let file =
-        File::open(&l.path).with_context(|| format!("{}: cannot open", l.path.display()))?;
+    let file = File::open(&l.path).with_context(|| format!("{}: cannot open", l.path.display()))?;
     for e in FlaggedExtents::new(&file, l.size, true) {
         f(&e.with_context(|| format!("{}: cannot walk extents", l.path.display()))?);
     }
@@ -151,9 +149,9 @@ fn image_map(l: &Layout, columns: u32) -> Result<ImageMap> {
     if l.complete() {
         return Ok(ImageMap::from_layout(l, label));
     }
-    let file =
-        File::open(&l.path).with_context(|| format!("{}: cannot open", l.path.display()))?;
-    let walk = FlaggedExtents::new(&file, l.size, true).map(|e| e.map(|e| allocmap::map_extent(&e)));
+    let file = File::open(&l.path).with_context(|| format!("{}: cannot open", l.path.display()))?;
+    let walk =
+        FlaggedExtents::new(&file, l.size, true).map(|e| e.map(|e| allocmap::map_extent(&e)));
     ImageMap::from_extents(label, l.size, l.allocated, walk, columns)
         .with_context(|| format!("{}: cannot walk extents", l.path.display()))
 }
@@ -225,11 +223,10 @@ pub fn render(l: &Layout, all_extents: bool, out: &mut dyn Write) -> Result<()> 
         writeln!(out, "    {:>15} +{:<15}{flags}", e.offset, e.length)
     };
     if all_extents {
-        let out = RefCell::new(out);
         let mut failed = None;
         each_extent(l, &mut |e| {
             if failed.is_none() {
-                failed = line(*out.borrow_mut(), e).err();
+                failed = line(&mut *out, e).err();
             }
         })?;
         return failed.map_or(Ok(()), |e| Err(e.into()));

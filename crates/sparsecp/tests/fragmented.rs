@@ -83,7 +83,13 @@ fn same_content(a: &Path, b: &Path) -> bool {
 fn measured(dir: &Path, args: &[&str]) -> (std::process::Output, u64) {
     let rss_file = dir.join("maxrss");
     let out = Command::new("time")
-        .args(["-f", "%M", "-o", s(&rss_file), env!("CARGO_BIN_EXE_sparsecp")])
+        .args([
+            "-f",
+            "%M",
+            "-o",
+            s(&rss_file),
+            env!("CARGO_BIN_EXE_sparsecp"),
+        ])
         .args(args)
         .output()
         .unwrap();
@@ -120,7 +126,11 @@ fn round(dir: &Path, src: &Path, extents: u64) -> Vec<(&'static str, u64)> {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     rss.push(("dig", peak));
     assert!(same_content(src, &dst), "dig changed content");
-    assert_eq!(data_extents(&dst), (extents, extents * BLOCK), "dig kept data");
+    assert_eq!(
+        data_extents(&dst),
+        (extents, extents * BLOCK),
+        "dig kept data"
+    );
 
     let (out, peak) = measured(dir, &["inspect", "--json", s(src)]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -131,7 +141,10 @@ fn round(dir: &Path, src: &Path, extents: u64) -> Vec<(&'static str, u64)> {
     let listed = v["extents"].as_array().unwrap();
     assert_eq!(listed.len() as u64, extents);
     assert_eq!(listed[1]["offset"], 2 * BLOCK);
-    assert_eq!(listed[listed.len() - 1]["offset"], (extents - 1) * 2 * BLOCK);
+    assert_eq!(
+        listed[listed.len() - 1]["offset"],
+        (extents - 1) * 2 * BLOCK
+    );
 
     let svg = dir.join("map.svg");
     let (out, peak) = measured(dir, &["inspect", "--map", s(&svg), s(src)]);
@@ -139,9 +152,14 @@ fn round(dir: &Path, src: &Path, extents: u64) -> Vec<(&'static str, u64)> {
     rss.push(("inspect --map", peak));
     let text = stdout(&out);
     assert!(text.contains(&format!("in {extents} extents")), "{text}");
-    assert!(text.contains(&format!("... {} more", extents - 10)), "{text}");
+    assert!(
+        text.contains(&format!("... {} more", extents - 10)),
+        "{text}"
+    );
     // Half of every column is data: the map says so in its columns' height.
-    assert!(std::fs::read_to_string(&svg).unwrap().contains("class=\"data\""));
+    assert!(std::fs::read_to_string(&svg)
+        .unwrap()
+        .contains("class=\"data\""));
     rss
 }
 

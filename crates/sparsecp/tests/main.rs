@@ -6,9 +6,9 @@ mod support;
 mod bad_input;
 /// `copy`: modes, stdin, directories, JSON, exit codes and error lines.
 mod copy;
-/// `inspect`, `dig` and `verify` output and verdicts.
-mod inspect_dig_verify;
 /// 10^5 extents: copy, verify, dig and inspect correct and in bounded memory.
 mod fragmented;
+/// `inspect`, `dig` and `verify` output and verdicts.
+mod inspect_dig_verify;
 /// SIGINT, SIGTERM and SIGKILL mid-copy and mid-dig; the next run removes stale temporaries.
 mod killed;

@@ -411,7 +411,10 @@ fn extents(
     let t = &lab.tools;
     let mut case = Case::new(
         name,
-        format!("{count} data extents ({pattern:?}), copied on ext4"),
+        format!(
+            "{count} data extents of {}, copied on ext4",
+            pattern.describe()
+        ),
         format!("fragmented.img, {}", facts.describe()),
         src.clone(),
         root,

@@ -166,6 +166,16 @@ pub enum ExtentPattern {
     Random,
 }
 
+impl ExtentPattern {
+    /// The pattern in words, for the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ExtentPattern::Stride => "4 KiB every 8 KiB",
+            ExtentPattern::Random => "4-8 KiB between seeded random 4-128 KiB holes",
+        }
+    }
+}
+
 /// A file of `count` data extents laid out as `layout` says, made quickly:
 /// one `pwrite` per extent from one buffer of non-zero bytes, one `fsync`.
 /// Checked by walking SEEK_DATA/SEEK_HOLE: ext4 merges nothing here, since

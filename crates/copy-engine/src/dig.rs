@@ -69,8 +69,9 @@ pub(crate) fn punch_zero_blocks(
     cancel: &Cancel,
     progress: &dyn Progress,
 ) -> Result<u64, Error> {
-    // Counted, not listed: a dig walks the extents again as it reads them
-    // (constant memory for a file of a million extents).
+    // Counted, not listed (constant memory for a file of a million
+    // extents): the dig reads the merged ranges the count kept, or walks the
+    // extents again when even those are too many.
     let layout = Layout::read(file, path, false, 0)?;
     if layout.kind != SourceKind::Regular {
         return Err(Error::Unsupported {
@@ -100,11 +101,16 @@ pub(crate) fn punch_zero_blocks(
     progress.start("dig", layout.data_bytes());
     // Small holes between extents read as zeros; punching them again is a
     // no-op, and far cheaper than a hand-off per small extent.
+    // The layout's merged ranges when it kept them, else a second walk.
+    let merged = layout.counted.as_ref().and_then(|c| c.merged.as_deref());
     let source = Source::Ranges {
         file,
-        reads: Reads::Walk {
-            merge_gap: Some(mover::MERGE_GAP),
-        },
+        reads: merged.map_or(
+            Reads::Walk {
+                merge_gap: Some(mover::MERGE_GAP),
+            },
+            Reads::Listed,
+        ),
         size: layout.size,
     };
     let dug = ring::run(source, DIG_CHUNK, READERS, &job, &mut |chunk| {

@@ -15,7 +15,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::human::human_bytes;
-use crate::layout::{Layout, SourceKind};
+use crate::layout::{Counted, Layout, SourceKind};
 use crate::mover;
 use crate::options::{CopyOptions, ReflinkMode, SparseMode};
 use crate::report::{Method, Shape};
@@ -375,8 +375,9 @@ fn data_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
 }
 
 /// The source's data extents as ranges, extents closer than the merge gap
-/// read as one if `merge`: listed when the layout lists them all, else a
-/// walk with the counts the layout gathered.
+/// read as one if `merge`: listed when the layout lists them all (or, when
+/// merging, its merged ranges), else a walk with the counts the layout
+/// gathered.
 fn extent_ranges(layout: &Layout, merge: bool) -> Ranges {
     match &layout.counted {
         None => {
@@ -391,6 +392,10 @@ fn extent_ranges(layout: &Layout, merge: bool) -> Ranges {
                 listed
             })
         }
+        Some(Counted {
+            merged: Some(merged),
+            ..
+        }) if merge => Ranges::Listed(merged.clone()),
         Some(c) => Ranges::Walk {
             merge_gap: merge.then_some(mover::MERGE_GAP),
             count: if merge { c.merged_ranges } else { c.extents },

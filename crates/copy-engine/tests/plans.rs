@@ -82,11 +82,11 @@ fn layouts() -> Vec<(&'static str, Layout)> {
             ),
         ),
         (
-            "a million extents of 4 KiB every 8 KiB (walked, not listed)",
+            "a million extents of 4 KiB every 8 KiB (counted, not listed)",
             many_extents(8 * KIB),
         ),
         (
-            "a million extents of 4 KiB every 128 KiB (walked, not listed)",
+            "a million extents of 4 KiB every 128 KiB (counted, not listed)",
             many_extents(128 * KIB),
         ),
     ]

@@ -30,6 +30,7 @@
 
 mod bins;
 mod from_layout;
+pub use from_layout::map_extent;
 mod svg;
 pub mod xml;
 

@@ -138,3 +138,49 @@ fn bins_account_for_every_extent_byte() {
     let error = (counted - total as f64).abs() / total as f64;
     assert!(error < 1e-9, "bins hold {counted} bytes, extents {total}");
 }
+
+/// A streamed map of more extents than it keeps condenses them into cells,
+/// yet every column's shares stay within one sixteenth (one drawn step) of
+/// the exact ones, and no byte is lost.
+#[test]
+fn streamed_extents_condense_within_one_step_per_column() {
+    // 40,000 extents of 4 KiB, the first half every 8 KiB, the rest every
+    // 20 KiB, with a shared and an unwritten one in every hundred.
+    let mut exact = Vec::new();
+    let mut at = 0;
+    for i in 0..40_000u64 {
+        let kind = match i % 100 {
+            7 => Shared,
+            9 => Unwritten,
+            _ => Data,
+        };
+        exact.push(extent(at, 4 * KIB, kind));
+        at += if i < 20_000 { 8 * KIB } else { 20 * KIB };
+    }
+    let size = at + 3 * KIB;
+    let streamed = allocmap::ImageMap::from_extents(
+        "frag.img",
+        size,
+        0,
+        exact.iter().map(|e| Ok::<_, ()>(*e)),
+        1000,
+    )
+    .unwrap();
+    assert!(streamed.extents.len() < exact.len() / 2, "condensed");
+    let total = |extents: &[allocmap::MapExtent]| extents.iter().map(|e| e.length).sum::<u64>();
+    assert_eq!(total(&streamed.extents), total(&exact));
+    let exact = image("frag.img", size, exact);
+    let (a, b) = (bin_extents(&exact, 1000), bin_extents(&streamed, 1000));
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        for (p, q) in [
+            (x.data, y.data),
+            (x.shared, y.shared),
+            (x.unwritten, y.unwritten),
+        ] {
+            assert!(
+                (p - q).abs() <= 1.0 / 16.0 + 1e-9,
+                "column {i}: {x:?} vs {y:?}"
+            );
+        }
+    }
+}

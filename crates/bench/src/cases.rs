@@ -8,17 +8,20 @@ use testbed::{FsKind, LoopDevice, ScratchFs, GIB};
 
 use crate::case::{Case, Contender, Guard, Mode, RemoveOnDrop, Role};
 use crate::child::Step;
-use crate::fixtures::{self, FileFacts};
+use crate::fixtures::{self, ExtentPattern, FileFacts};
 use crate::lab::{Lab, Tools};
 
 /// Every case, by name, with what it measures, in the order they run.
-pub const CASES: [(&str, &str); 8] = [
+pub const CASES: [(&str, &str); 11] = [
     ("install", "active.img -> passive.img on ext4: sparsecp vs cp, rsync, qemu-img, io.Copy (+dig), and the read-once-write-once limit (and each half)"),
     ("dig", "dig holes in a dense passive.img in place: sparsecp dig vs fallocate --dig-holes"),
     ("blockdev", "a loop block device over active.img as the source (zero detection): sparsecp vs cp --sparse=always, qemu-img convert"),
     ("blockdev-dest", "active.img onto a loop block device full of random bytes: sparsecp vs bmaptool copy, dd conv=sparse, qemu-img convert -n (holes must read as zeros)"),
     ("sparse-1tib", "a 1 TiB file with three 64 KiB extents: sparsecp vs cp"),
     ("extents-20k", "20,000 data extents of 4 KiB between 4 KiB holes: sparsecp vs cp"),
+    ("extents-100k", "100,000 data extents of 4 KiB every 8 KiB (a fragmented VM image): sparsecp vs cp; sparsecp verify, dig and inspect --map too (peak RSS)"),
+    ("extents-1m", "1,000,000 data extents of 4 KiB every 8 KiB: sparsecp vs cp (warm only); sparsecp verify, dig and inspect --map too (peak RSS)"),
+    ("extents-1m-random", "1,000,000 data extents of 4-8 KiB between seeded random 4-128 KiB holes: sparsecp vs cp (warm only); verify, dig, inspect --map too"),
     ("reflink-xfs", "active.img copied on xfs: sparsecp (reflink auto) vs cp --reflink=auto"),
     ("reflink-btrfs", "active.img copied on btrfs: sparsecp (reflink auto) vs cp --reflink=auto"),
 ];
@@ -32,6 +35,9 @@ pub fn build(name: &str, lab: &mut Lab) -> anyhow::Result<Case> {
         "blockdev-dest" => blockdev_dest(lab),
         "sparse-1tib" => sparse_1tib(lab),
         "extents-20k" => extents_20k(lab),
+        "extents-100k" => extents(lab, "extents-100k", 100_000, ExtentPattern::Stride),
+        "extents-1m" => extents(lab, "extents-1m", 1_000_000, ExtentPattern::Stride),
+        "extents-1m-random" => extents(lab, "extents-1m-random", 1_000_000, ExtentPattern::Random),
         "reflink-xfs" => reflink(lab, FsKind::Xfs, "reflink-xfs"),
         "reflink-btrfs" => reflink(lab, FsKind::Btrfs, "reflink-btrfs"),
         other => bail!("no case {other:?}"),
@@ -599,6 +605,92 @@ fn extents_20k(lab: &mut Lab) -> anyhow::Result<Case> {
         ],
         &[],
     )
+}
+
+/// A fragmented VM image of `count` extents (a tenth with `--quick`) on an
+/// ext4 of its own: `sparsecp copy` against `cp --sparse=auto`, and a
+/// second contender of ours that copies, verifies, digs and maps, so that
+/// every command's peak RSS is measured on it. A million extents take
+/// minutes per cp run, so those cases run warm only.
+fn extents(
+    lab: &mut Lab,
+    name: &'static str,
+    count: u64,
+    pattern: ExtentPattern,
+) -> anyhow::Result<Case> {
+    let count = ((count as f64 * lab.scale) as u64).max(1);
+    // Data per extent: 4 KiB, or 6 KiB on average for the random pattern;
+    // room for the source and one copy.
+    let data = count
+        * if pattern == ExtentPattern::Stride {
+            4
+        } else {
+            6
+        }
+        * 1024;
+    let size = (2 * data + 2 * GIB).next_multiple_of(GIB);
+    eprintln!(
+        "setting up: ext4 of {} on a loop device, {count} extents",
+        copy_engine::human_bytes(size)
+    );
+    let fs = ScratchFs::with_options(FsKind::Ext4, size, Some("noinit_itable"))
+        .context("cannot make the ext4 filesystem")?;
+    let root = fs.path().to_owned();
+    let src = root.join("fragmented.img");
+    let facts = fixtures::build_extents(&src, count, pattern)?;
+    let dst = root.join("copy-of-fragmented.img");
+    let map = root.join("map.svg");
+    let t = &lab.tools;
+    let mut case = Case::new(
+        name,
+        format!(
+            "{count} data extents of {}, copied on ext4",
+            pattern.describe()
+        ),
+        format!("fragmented.img, {}", facts.describe()),
+        src.clone(),
+        root,
+    );
+    case.guards.push(Guard::Fs(fs));
+    if count >= 1_000_000 {
+        case.modes = vec![Mode::Warm];
+    }
+    let (s, d, out) = (src.as_path(), dst.as_path(), Some(dst.clone()));
+    let ours = add(
+        &mut case,
+        t,
+        Contender::new(
+            "sparsecp auto",
+            Role::Ours,
+            vec![sparsecp_copy(t, "auto", s, d)],
+            out.clone(),
+        ),
+    );
+    let cp = add(
+        &mut case,
+        t,
+        Contender::new(
+            "cp --sparse=auto",
+            Role::Theirs,
+            vec![step(&Tools::system("cp"), &["--sparse=auto"], &[s, d])],
+            out.clone(),
+        ),
+    );
+    case.pair(ours, cp);
+    let mut all = Contender::new(
+        "sparsecp copy+verify+dig+inspect",
+        Role::Ours,
+        vec![
+            sparsecp_copy(t, "auto", s, d),
+            step(&t.sparsecp, &["verify"], &[s, d]),
+            step(&t.sparsecp, &["dig"], &[d]),
+            step(&t.sparsecp, &["inspect", "--map"], &[map.as_path(), s]),
+        ],
+        out,
+    );
+    all.reports_json = false;
+    add(&mut case, t, all);
+    Ok(case)
 }
 
 fn reflink(lab: &mut Lab, kind: FsKind, name: &'static str) -> anyhow::Result<Case> {

@@ -1,7 +1,8 @@
 //! The files the cases copy, made outside every timed part: the Harvester
 //! `active.img` (the harness's `harvester-install` scenario, built the
 //! installer's way), its dense twin, a 1 TiB file with three small
-//! extents, and a file of 20,000 small extents.
+//! extents, a file of 20,000 small extents, and the fragmented VM images
+//! of 10^5 and 10^6 extents ([`build_extents`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -148,6 +149,65 @@ pub fn build_fragmented(path: &Path) -> anyhow::Result<FileFacts> {
     if facts.extents as u64 != FRAGMENTS {
         bail!(
             "{} has {} data extents, wanted {FRAGMENTS}",
+            path.display(),
+            facts.extents
+        );
+    }
+    Ok(facts)
+}
+
+/// How the data extents of [`build_extents`] are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtentPattern {
+    /// 4 KiB of data every 8 KiB.
+    Stride,
+    /// 4 or 8 KiB of data, then a hole of 4 to 128 KiB (so about half the
+    /// gaps exceed the copy's 64 KiB merge gap), from a seeded generator.
+    Random,
+}
+
+impl ExtentPattern {
+    /// The pattern in words, for the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ExtentPattern::Stride => "4 KiB every 8 KiB",
+            ExtentPattern::Random => "4-8 KiB between seeded random 4-128 KiB holes",
+        }
+    }
+}
+
+/// A file of `count` data extents laid out as `layout` says, made quickly:
+/// one `pwrite` per extent from one buffer of non-zero bytes, one `fsync`.
+/// Checked by walking SEEK_DATA/SEEK_HOLE: ext4 merges nothing here, since
+/// every extent has a hole on both sides.
+pub fn build_extents(path: &Path, count: u64, layout: ExtentPattern) -> anyhow::Result<FileFacts> {
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let data = pattern(2 * FRAGMENT as usize, 11);
+    // xorshift64, seeded: the same file every run.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut pos = 0;
+    for _ in 0..count {
+        let (blocks, hole) = match layout {
+            ExtentPattern::Stride => (1, 1),
+            ExtentPattern::Random => (1 + next(2), 1 + next(32)),
+        };
+        let len = blocks * FRAGMENT;
+        file.write_all_at(&data[..len as usize], pos)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        pos += len + hole * FRAGMENT;
+    }
+    file.set_len(pos)?;
+    file.sync_all()?;
+    let facts = FileFacts::of(path)?;
+    if facts.extents as u64 != count {
+        bail!(
+            "{} has {} data extents, wanted {count}",
             path.display(),
             facts.extents
         );

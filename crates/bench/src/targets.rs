@@ -128,7 +128,37 @@ pub fn judge(results: &[CaseResult], sparsecp: &std::path::Path) -> Vec<Verdict>
             1.0,
             "20,000 extents, warm (no sync): <= 1.0x cp --sparse=auto",
         ),
+        ratio_target(
+            case("extents-100k"),
+            Mode::Warm,
+            "sparsecp auto",
+            "cp --sparse=auto",
+            1.0,
+            "100,000 extents, warm (no sync): <= 1.0x cp --sparse=auto",
+        ),
+        ratio_target(
+            case("extents-1m"),
+            Mode::Warm,
+            "sparsecp auto",
+            "cp --sparse=auto",
+            1.0,
+            "1,000,000 extents, warm (no sync): <= 1.0x cp --sparse=auto",
+        ),
+        ratio_target(
+            case("extents-1m-random"),
+            Mode::Warm,
+            "sparsecp auto",
+            "cp --sparse=auto",
+            1.0,
+            "1,000,000 random extents, warm (no sync): <= 1.0x cp --sparse=auto",
+        ),
     ];
+    for name in ["extents-1m", "extents-1m-random"] {
+        verdicts.push(case_rss_target(
+            case(name),
+            &format!("{name}: peak RSS of sparsecp copy, verify, dig and inspect --map <= 16 MiB"),
+        ));
+    }
     verdicts.push(rss_target(results));
     verdicts.push(size_target(sparsecp));
     for (name, fs) in [("reflink-xfs", "xfs"), ("reflink-btrfs", "btrfs")] {
@@ -282,9 +312,24 @@ fn size_target(sparsecp: &std::path::Path) -> Verdict {
     }
 }
 
+/// Peak RSS of every sparsecp run of one case.
+fn case_rss_target(case: Option<&CaseResult>, target: &str) -> Verdict {
+    match case {
+        None => Verdict::missing(target, "case not run"),
+        Some(case) => peak_rss(std::slice::from_ref(case), target),
+    }
+}
+
 /// Peak RSS of every sparsecp run in every case and mode.
 fn rss_target(results: &[CaseResult]) -> Verdict {
-    let target = "peak RSS of sparsecp <= 16 MiB (every case and mode)";
+    peak_rss(
+        results,
+        "peak RSS of sparsecp <= 16 MiB (every case and mode)",
+    )
+}
+
+/// The largest peak RSS of sparsecp's runs in `results`, against 16 MiB.
+fn peak_rss(results: &[CaseResult], target: &str) -> Verdict {
     let mut peak: Option<(u64, String)> = None;
     for case in results {
         for m in &case.modes {

@@ -31,9 +31,9 @@ use crate::error::{Error, IoContext};
 use crate::execute::phase_report;
 use crate::layout::Layout;
 use crate::mounts;
-use crate::mover::{sparse, Job, Moved};
+use crate::mover::{sparse, Job, Moved, Reads};
 use crate::options::CopyOptions;
-use crate::plan::{self, Destination, DeviceFacts, HoleFill, HoleMethod};
+use crate::plan::{self, Destination, DeviceFacts, HoleFill, HoleMethod, Ranges};
 use crate::progress::Progress;
 use crate::report::{CopyReport, DeviceReport, Method, Phase, Shape};
 use crate::sys::{self, ZeroOutcome};
@@ -80,9 +80,9 @@ pub(crate) fn copy_to_device(
             cancel: &opts.cancel,
         };
         let phase = Instant::now();
-        let moved = match plan.ranges.is_empty() {
-            true => Moved::default(),
-            false => sparse::move_sparse(src, &plan.ranges, plan.size, &out, &job)?,
+        let moved = match plan.ranges.count() {
+            0 => Moved::default(),
+            _ => sparse::move_sparse(src, Reads::of(&plan.ranges), plan.size, &out, &job)?,
         };
         report.bytes_read += moved.read;
         report.bytes_written += moved.written;
@@ -93,7 +93,8 @@ pub(crate) fn copy_to_device(
             moved.read,
             phase,
         ));
-        let device = fill_holes(&out, target, fill, &facts, opts, progress, report)?;
+        let holes = hole_list(src, &layout.path, &fill.ranges, plan.size);
+        let device = fill_holes(&out, target, holes, fill, &facts, opts, progress, report)?;
         report.device = Some(device);
         // The data must be on the device, not in its page cache, when
         // the copy returns.
@@ -147,9 +148,11 @@ pub(crate) fn device_facts(out: &File, target: &Path) -> Result<DeviceFacts, Err
 
 /// Fills the holes of `fill`: the planned method, and from the first range
 /// it declines on, its fallback. Returns what was done.
+#[allow(clippy::too_many_arguments)]
 fn fill_holes(
     out: &File,
     target: &Path,
+    holes: impl Iterator<Item = Result<(u64, u64), Error>>,
     fill: &HoleFill,
     facts: &DeviceFacts,
     opts: &CopyOptions,
@@ -170,7 +173,8 @@ fn fill_holes(
     let zeros = AlignedBuf::new(ZERO_BUF);
     let mut phase = Instant::now();
     let mut phase_bytes = 0;
-    for &(offset, length) in &fill.ranges {
+    for hole in holes {
+        let (offset, length) = hole?;
         let mut pos = offset;
         while pos < offset + length {
             if opts.cancel.is_cancelled() {
@@ -208,6 +212,41 @@ fn fill_holes(
         .phases
         .push(hole_phase(done.hole_method, phase_bytes, phase));
     Ok(done)
+}
+
+/// The holes to fill, in order: the plan's list, or the gaps between the
+/// data extents of a walk of `src` (of `size` bytes, at `path`).
+fn hole_list<'a>(
+    src: &'a File,
+    path: &'a Path,
+    holes: &'a Ranges,
+    size: u64,
+) -> Box<dyn Iterator<Item = Result<(u64, u64), Error>> + 'a> {
+    match holes {
+        Ranges::Listed(list) => Box::new(list.iter().map(|&h| Ok(h))),
+        Ranges::Walk { .. } => {
+            let mut pos = 0;
+            let mut data = crate::layout::walk(src, 0, size);
+            Box::new(std::iter::from_fn(move || loop {
+                match data.next() {
+                    Some(Ok(e)) => {
+                        let gap = (pos, e.offset - pos);
+                        pos = e.end();
+                        if gap.1 > 0 {
+                            return Some(Ok(gap));
+                        }
+                    }
+                    Some(Err(e)) => return Some(Err(e).at(path, "seek data/hole")),
+                    None if pos < size => {
+                        let gap = (pos, size - pos);
+                        pos = size;
+                        return Some(Ok(gap));
+                    }
+                    None => return None,
+                }
+            }))
+        }
+    }
 }
 
 fn hole_phase(method: HoleMethod, bytes: u64, since: Instant) -> crate::report::PhaseReport {

@@ -510,8 +510,11 @@ fn measure(
     report.hole_bytes = match holes {
         Some(holes) => holes,
         None => {
-            let data = crate::layout::data_extents(out, meta.len()).at(path, "seek data/hole")?;
-            meta.len() - data.iter().map(|e| e.length).sum::<u64>()
+            let mut data = 0;
+            for e in crate::layout::walk(out, 0, meta.len()) {
+                data += e.at(path, "seek data/hole")?.length;
+            }
+            meta.len() - data
         }
     };
     Ok(())

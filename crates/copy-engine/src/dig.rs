@@ -17,7 +17,7 @@ use std::time::Instant;
 use crate::error::{Error, IoContext};
 use crate::layout::{Layout, SourceKind};
 use crate::mover::ring::{self, Chunk};
-use crate::mover::{self, Job, Source};
+use crate::mover::{self, Job, Reads, Source};
 use crate::progress::{Cancel, Progress};
 use crate::report::DigReport;
 use crate::sys;
@@ -73,7 +73,10 @@ pub(crate) fn punch_zero_blocks(
     cancel: &Cancel,
     progress: &dyn Progress,
 ) -> Result<u64, Error> {
-    let layout = Layout::from_file(file, path)?;
+    // Counted, not listed (constant memory for a file of a million
+    // extents): the dig reads the merged ranges the count kept, or walks the
+    // extents again when even those are too many.
+    let layout = Layout::read(file, path, false, 0)?;
     if layout.kind != SourceKind::Regular {
         return Err(Error::Unsupported {
             path: path.into(),
@@ -81,14 +84,6 @@ pub(crate) fn punch_zero_blocks(
         });
     }
     let (_, block) = sys::fs_space(file).at(path, "statvfs")?;
-    let extents: Vec<(u64, u64)> = layout
-        .extents
-        .iter()
-        .map(|e| (e.offset, e.length))
-        .collect();
-    // Small holes between extents read as zeros; punching them again is a
-    // no-op, and far cheaper than a hand-off per small extent.
-    let ranges = mover::coalesce(&extents, mover::MERGE_GAP);
     let job = Job {
         src_path: path,
         dst_path: path,
@@ -108,9 +103,18 @@ pub(crate) fn punch_zero_blocks(
     };
     sys::advise_sequential(file);
     progress.start("dig", layout.data_bytes());
+    // Small holes between extents read as zeros; punching them again is a
+    // no-op, and far cheaper than a hand-off per small extent.
+    // The layout's merged ranges when it kept them, else a second walk.
+    let merged = layout.counted.as_ref().and_then(|c| c.merged.as_deref());
     let source = Source::Ranges {
         file,
-        ranges: &ranges,
+        reads: merged.map_or(
+            Reads::Walk {
+                merge_gap: Some(mover::MERGE_GAP),
+            },
+            Reads::Listed,
+        ),
         size: layout.size,
     };
     let dug = ring::run(source, DIG_CHUNK, READERS, &job, &mut |chunk| {
@@ -189,15 +193,17 @@ impl Punches<'_> {
 /// written, not unwritten. (SEEK_DATA cannot be asked instead: once
 /// readahead has cached an unwritten extent's pages it reports it as data.)
 fn free_unwritten(file: &File, path: &Path, size: u64) -> Result<(), Error> {
-    let Some(map) = sys::fiemap(file, size).at(path, "fiemap")? else {
-        return Ok(());
-    };
     let (_, block) = sys::fs_space(file).at(path, "statvfs")?;
     let end = size.div_ceil(block) * block;
-    for e in map.iter().filter(|e| e.unwritten && e.logical < size) {
-        let len = (e.logical + e.length).min(end) - e.logical;
-        sys::punch_hole(file, e.logical, len)
-            .at(path, &format!("punch hole at offset {}", e.logical))?;
+    // A batch at a time: a file of a million extents costs one batch.
+    let mut map = sys::Fiemap::new(file, size);
+    let mut batch = Vec::new();
+    while let Some(true) = map.next_batch(&mut batch).at(path, "fiemap")? {
+        for e in batch.iter().filter(|e| e.unwritten && e.logical < size) {
+            let len = (e.logical + e.length).min(end) - e.logical;
+            sys::punch_hole(file, e.logical, len)
+                .at(path, &format!("punch hole at offset {}", e.logical))?;
+        }
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::dig;
 use crate::error::{Error, IoContext};
-use crate::mover::{self, sparse, Job, Moved, Source};
+use crate::mover::{self, sparse, Job, Moved, Reads, Source};
 use crate::offload::{self, OffloadError};
 use crate::options::CopyOptions;
 use crate::plan::{CopyPlan, Destination, Holes, Move, Mover, Strategy, WriteMode};
@@ -188,10 +188,11 @@ fn move_data(
     run: &Run<'_>,
     report: &mut CopyReport,
 ) -> Result<(u64, Option<Moved>), Error> {
-    let mut ranges = plan.ranges.as_slice();
+    let mut reads = Reads::of(&plan.ranges);
     let declined;
     let mut offloaded = 0;
-    if let (true, Input::File(src)) = (offload, &input) {
+    // Only listed ranges are planned for offload (see `plan::data_plan`).
+    if let (true, Input::File(src), Reads::Listed(ranges)) = (offload, &input, reads) {
         let phase = Instant::now();
         let done =
             offload::copy_ranges(src, run.out, ranges, OFFLOAD_CALL, &run.opts.cancel, |n| {
@@ -220,11 +221,12 @@ fn move_data(
             ));
         }
         declined = done.declined;
-        ranges = &declined;
+        reads = Reads::Listed(&declined);
     }
     // A sparse write of nothing leaves the fresh file all holes; dense and
     // sequential writes still owe the source's zeros.
-    if ranges.is_empty() && mv.write == WriteMode::Sparse && matches!(input, Input::File(_)) {
+    let nothing = matches!(reads, Reads::Listed(r) if r.is_empty());
+    if nothing && mv.write == WriteMode::Sparse && matches!(input, Input::File(_)) {
         return Ok((offloaded, None));
     }
     let block = run.dest.facts().map_or(1, |f| f.block_size);
@@ -244,13 +246,13 @@ fn move_data(
     let phase = Instant::now();
     let moved = match (mv.mover, input) {
         (Mover::SparseWorkers, Input::File(file)) => {
-            sparse::move_sparse(file, ranges, plan.size, run.out, &job)?
+            sparse::move_sparse(file, reads, plan.size, run.out, &job)?
         }
         (_, input) => {
             let source = match input {
                 Input::File(file) => Source::Ranges {
                     file,
-                    ranges,
+                    reads,
                     size: plan.size,
                 },
                 Input::Stream(reader) => Source::Stream(reader),

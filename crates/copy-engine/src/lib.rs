@@ -2,7 +2,8 @@
 //! holes, replace the destination atomically, and report allocation exactly.
 //!
 //! The pieces, in the order data flows through them:
-//! - [`layout`]: where a file keeps its data (SEEK_DATA/SEEK_HOLE, FIEMAP).
+//! - [`layout`]: where a file keeps its data (SEEK_DATA/SEEK_HOLE, FIEMAP),
+//!   walked lazily; past [`layout::KEPT`] extents only counted, not listed.
 //! - [`plan`]: decides a copy up front ([`CopyPlan`]: clone, offload,
 //!   sparse workers, ring or sequential; ranges, space, holes), a pure
 //!   function of the layout, the options and the destination's facts.

@@ -15,7 +15,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::human::human_bytes;
-use crate::layout::{Layout, SourceKind};
+use crate::layout::{Counted, Layout, SourceKind};
 use crate::mover;
 use crate::options::{CopyOptions, HoleMode, ReflinkMode, SparseMode};
 use crate::report::{Method, Shape};
@@ -114,8 +114,10 @@ pub struct HoleFill {
     /// What takes over from the first range `method` is declined on
     /// (`EOPNOTSUPP`, `ENOTTY`, `EINVAL`, ...).
     pub fallback: Option<HoleMethod>,
-    /// The `(offset, length)` holes of the source, in order.
-    pub ranges: Vec<(u64, u64)>,
+    /// The `(offset, length)` holes of the source, in order: listed, or
+    /// (for a source with more extents than a layout keeps) the gaps of a
+    /// walk of its data extents.
+    pub ranges: Ranges,
     /// Whether the device zeroes by itself (write-zeroes commands) rather
     /// than the kernel writing zero pages for [`HoleMethod::ZeroRange`].
     pub device_zeroes: bool,
@@ -124,7 +126,7 @@ pub struct HoleFill {
 impl HoleFill {
     /// Bytes of holes.
     pub fn bytes(&self) -> u64 {
-        self.ranges.iter().map(|r| r.1).sum()
+        self.ranges.bytes()
     }
 }
 
@@ -223,10 +225,9 @@ pub struct CopyPlan {
     pub strategy: Strategy,
     /// Logical size of the copy (0 for a stream: unknown until its end).
     pub size: u64,
-    /// The `(offset, length)` ranges of the source that are read, in
-    /// order (empty for a clone, which reads nothing, and for a stream,
-    /// read front to back).
-    pub ranges: Vec<(u64, u64)>,
+    /// The ranges of the source that are read, in order (none for a
+    /// clone, which reads nothing, and for a stream, read front to back).
+    pub ranges: Ranges,
     /// Bytes the destination filesystem must have free before any data
     /// moves (`None`: not checked).
     pub space_needed: Option<u64>,
@@ -241,6 +242,52 @@ pub struct CopyPlan {
     /// data moves).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hole_fill: Option<HoleFill>,
+}
+
+/// The ranges of the source a plan reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ranges {
+    /// These `(offset, length)` ranges, in order: the source's layout
+    /// listed all its extents.
+    Listed(Vec<(u64, u64)>),
+    /// Every data extent of the source, found by walking SEEK_DATA and
+    /// SEEK_HOLE as the bytes move: a source of more extents than a layout
+    /// keeps ([`crate::layout::KEPT`]), whose list would cost memory in
+    /// proportion (24 MB at a million extents). With `merge_gap`, extents
+    /// closer than that are read as one range, as [`Ranges::Listed`] ones
+    /// are merged.
+    Walk {
+        /// Read extents closer than this as one range.
+        merge_gap: Option<u64>,
+        /// How many ranges the walk will give, as the layout counted them.
+        count: u64,
+        /// The bytes they span.
+        bytes: u64,
+    },
+}
+
+impl Ranges {
+    /// No ranges.
+    pub fn none() -> Ranges {
+        Ranges::Listed(Vec::new())
+    }
+
+    /// How many ranges are read.
+    pub fn count(&self) -> u64 {
+        match self {
+            Ranges::Listed(r) => r.len() as u64,
+            Ranges::Walk { count, .. } => *count,
+        }
+    }
+
+    /// The bytes the ranges span.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Ranges::Listed(r) => r.iter().map(|r| r.1).sum(),
+            Ranges::Walk { bytes, .. } => *bytes,
+        }
+    }
 }
 
 /// A combination of options and source no plan can satisfy.
@@ -294,7 +341,7 @@ fn file_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
                     .then(|| Box::new(data_plan(layout, facts, opts))),
             },
             size: layout.size,
-            ranges: Vec::new(),
+            ranges: Ranges::none(),
             space_needed: None,
             // A clone shares the source's extents at the same offsets, so
             // it has the holes the source's layout shows: no second
@@ -340,7 +387,7 @@ pub fn plan_stream(dst: &Destination, opts: &CopyOptions) -> CopyPlan {
     CopyPlan {
         strategy: Strategy::Move(mv),
         size: 0,
-        ranges: Vec::new(),
+        ranges: Ranges::none(),
         space_needed: None,
         holes,
         progress_total: 0,
@@ -362,7 +409,7 @@ fn sequential(layout: &Layout) -> CopyPlan {
     CopyPlan {
         strategy: Strategy::Move(SEQUENTIAL),
         size: layout.size,
-        ranges: extent_ranges(layout),
+        ranges: extent_ranges(layout, false),
         space_needed: None,
         holes: Holes::NotReported,
         progress_total: layout.size,
@@ -377,8 +424,17 @@ fn sequential(layout: &Layout) -> CopyPlan {
 /// holes. `--sparse never` writes the holes as zeros like any other byte;
 /// otherwise `--holes` decides. A device cannot clone or offload.
 fn device_plan(layout: &Layout, device: &DeviceFacts, opts: &CopyOptions) -> CopyPlan {
-    let ranges = extent_ranges(layout);
-    let holes = hole_ranges(&ranges, layout.size);
+    let ranges = extent_ranges(layout, false);
+    let holes = match &ranges {
+        Ranges::Listed(data) => Ranges::Listed(hole_ranges(data, layout.size)),
+        // The gaps of the same walk: one more than the data extents at
+        // most, the bytes they leave.
+        Ranges::Walk { count, bytes, .. } => Ranges::Walk {
+            merge_gap: None,
+            count: count + 1,
+            bytes: layout.size - bytes,
+        },
+    };
     let (method, fallback) = match (opts.sparse, opts.holes) {
         (SparseMode::Never, _) => (HoleMethod::WriteZeros, None),
         (_, HoleMode::Skip) => (HoleMethod::Skip, None),
@@ -439,24 +495,13 @@ fn data_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
     let needed = if dense {
         layout.size.div_ceil(block) * block
     } else {
-        layout
-            .extents
-            .iter()
-            .map(|e| e.end().div_ceil(block) * block - e.offset / block * block)
-            .sum()
+        layout.rounded_bytes(block)
     };
-    let mut ranges = extent_ranges(layout);
-    if zero_scan || dense {
-        // Gaps read as zeros and stay holes (or are written as zeros, when
-        // dense) either way; reading them costs less than a hand-off per
-        // small extent.
-        ranges = mover::coalesce(&ranges, mover::MERGE_GAP);
-    }
-    let progress_total = if dense {
-        layout.size
-    } else {
-        ranges.iter().map(|r| r.1).sum()
-    };
+    // Gaps read as zeros and stay holes (or are written as zeros, when
+    // dense) either way; reading them costs less than a hand-off per small
+    // extent.
+    let ranges = extent_ranges(layout, zero_scan || dense);
+    let progress_total = if dense { layout.size } else { ranges.bytes() };
     let mv = match (dense, zero_scan) {
         (true, _) => Move {
             method: Method::ReadWrite,
@@ -477,8 +522,14 @@ fn data_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
     };
     // The kernel cannot scan for zeros nor write them densely; it can only
     // copy the data extents, which is exactly a sparse copy without scan.
-    let offload =
-        !zero_scan && !dense && opts.reflink != ReflinkMode::Never && facts.copy_file_range_pays;
+    // Nor is a walked source offloaded: what the kernel declines must go
+    // on from a listed rest, and copy_file_range is not worth a call per
+    // extent of a few KiB anyway.
+    let offload = !zero_scan
+        && !dense
+        && opts.reflink != ReflinkMode::Never
+        && facts.copy_file_range_pays
+        && layout.complete();
     CopyPlan {
         strategy: if offload {
             Strategy::Offload { fallback: mv }
@@ -500,12 +551,34 @@ fn data_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
     }
 }
 
-fn extent_ranges(layout: &Layout) -> Vec<(u64, u64)> {
-    layout
-        .extents
-        .iter()
-        .map(|e| (e.offset, e.length))
-        .collect()
+/// The source's data extents as ranges, extents closer than the merge gap
+/// read as one if `merge`: listed when the layout lists them all (or, when
+/// merging, its merged ranges), else a walk with the counts the layout
+/// gathered.
+fn extent_ranges(layout: &Layout, merge: bool) -> Ranges {
+    match &layout.counted {
+        None => {
+            let listed: Vec<(u64, u64)> = layout
+                .extents
+                .iter()
+                .map(|e| (e.offset, e.length))
+                .collect();
+            Ranges::Listed(if merge {
+                mover::coalesce(&listed, mover::MERGE_GAP)
+            } else {
+                listed
+            })
+        }
+        Some(Counted {
+            merged: Some(merged),
+            ..
+        }) if merge => Ranges::Listed(merged.clone()),
+        Some(c) => Ranges::Walk {
+            merge_gap: merge.then_some(mover::MERGE_GAP),
+            count: if merge { c.merged_ranges } else { c.extents },
+            bytes: if merge { c.merged_bytes } else { c.data_bytes },
+        },
+    }
 }
 
 impl fmt::Display for CopyPlan {
@@ -549,14 +622,24 @@ impl CopyPlan {
             )?,
             Strategy::Move(m) => writeln!(f, "{indent}strategy: {}", mv(m))?,
         }
-        let total: u64 = self.ranges.iter().map(|r| r.1).sum();
-        writeln!(
+        write!(
             f,
             "{indent}reads: {} ranges, {} of {}",
-            self.ranges.len(),
-            human_bytes(total),
+            self.ranges.count(),
+            human_bytes(self.ranges.bytes()),
             human_bytes(self.size)
         )?;
+        match self.ranges {
+            Ranges::Listed(_) => writeln!(f)?,
+            Ranges::Walk { merge_gap, .. } => writeln!(
+                f,
+                ", walked with SEEK_DATA/SEEK_HOLE as they are read{}",
+                merge_gap.map_or_else(String::new, |g| format!(
+                    " (gaps under {} merged)",
+                    human_bytes(g)
+                ))
+            )?,
+        }
         if self.overwrite {
             writeln!(
                 f,
@@ -588,10 +671,13 @@ impl CopyPlan {
                 }
                 (HoleMethod::WriteZeros, _) => format!("by {}", fill.method),
             };
+            let ranges = match fill.ranges {
+                Ranges::Listed(_) => format!("{} ranges", fill.ranges.count()),
+                Ranges::Walk { count, .. } => format!("up to {count} ranges, walked"),
+            };
             writeln!(
                 f,
-                "{indent}hole fill: {} ranges, {} {how}{}",
-                fill.ranges.len(),
+                "{indent}hole fill: {ranges}, {} {how}{}",
                 human_bytes(fill.bytes()),
                 fill.fallback
                     .map_or_else(String::new, |m| format!(", if declined {m}"))

@@ -3,6 +3,8 @@
 //! compared with what the device holds, read past its page cache.
 
 use std::fs::File;
+use std::io;
+use std::iter::Peekable;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +13,7 @@ use serde::Serialize;
 use crate::buffer::AlignedBuf;
 use crate::error::{Error, IoContext};
 use crate::human::human_bytes as bytes;
-use crate::layout::{Layout, SourceKind};
+use crate::layout::{self, DataExtents, Extent, Layout, SourceKind};
 use crate::{blockdev, sys};
 
 /// The verdict of [`verify`].
@@ -81,8 +83,12 @@ impl std::fmt::Display for VerifyReport {
 /// `allocated(src)` plus one filesystem block per source extent (block
 /// alignment can cost up to that much).
 pub fn verify(src: &Path, dst: &Path, max_ratio: Option<f64>) -> Result<VerifyReport, Error> {
-    let s = Layout::of(src)?;
-    let d = Layout::of(dst)?;
+    let fs = sys::open_read_nonblocking(src).at(src, "open")?;
+    let fd = sys::open_read_nonblocking(dst).at(dst, "open")?;
+    // Counted, not listed: the comparison walks both files' extents again
+    // as it reads (constant memory for files of a million extents).
+    let s = Layout::read(&fs, src, false, 0)?;
+    let d = Layout::read(&fd, dst, false, 0)?;
     for l in [&s, &d] {
         if l.kind == SourceKind::Stream {
             return Err(Error::Unsupported {
@@ -112,14 +118,14 @@ pub fn verify(src: &Path, dst: &Path, max_ratio: Option<f64>) -> Result<VerifyRe
     let (limit, rule) = match max_ratio {
         Some(r) => ((s.allocated as f64 * r) as u64, format!("{r} x source")),
         None => {
-            let slack = s.block_size * s.extents.len() as u64;
+            let slack = s.block_size * s.extent_count();
             (
                 s.allocated + slack,
-                format!("source + one block per extent ({})", s.extents.len()),
+                format!("source + one block per extent ({})", s.extent_count()),
             )
         }
     };
-    let first_difference = first_difference(&s, &d)?;
+    let first_difference = first_difference((&fs, &s), (&fd, &d))?;
     let identical = first_difference.is_none();
     Ok(VerifyReport {
         source: src.into(),
@@ -139,13 +145,26 @@ pub fn verify(src: &Path, dst: &Path, max_ratio: Option<f64>) -> Result<VerifyRe
 
 /// The first differing offset. Ranges that are holes in both files read as
 /// zeros in both and are skipped without reading.
-fn first_difference(s: &Layout, d: &Layout) -> Result<Option<u64>, Error> {
-    let fs = File::open(&s.path).at(&s.path, "open")?;
-    let fd = File::open(&d.path).at(&d.path, "open")?;
+fn first_difference(
+    (fs, s): (&File, &Layout),
+    (fd, d): (&File, &Layout),
+) -> Result<Option<u64>, Error> {
     let size = s.size.min(d.size);
     let mut a = AlignedBuf::new(1 << 20);
     let mut b = AlignedBuf::new(1 << 20);
-    for (start, end) in union(s, d, size) {
+    let ranges = Union {
+        a: layout::walk(fs, 0, size).peekable(),
+        b: layout::walk(fd, 0, size).peekable(),
+    };
+    for range in ranges {
+        let (start, end) = range.map_err(|(which, e)| {
+            let path = if which { &s.path } else { &d.path };
+            Error::Io {
+                path: path.clone(),
+                op: "seek data/hole".into(),
+                source: e,
+            }
+        })?;
         let mut pos = start;
         while pos < end {
             let n = (end - pos).min(a.len() as u64) as usize;
@@ -198,24 +217,55 @@ fn first_device_difference(src: &Path, dev: &Path, len: u64) -> Result<Option<u6
     Ok((facts.size < len).then_some(facts.size))
 }
 
-/// Merged data ranges of both layouts, clipped to `size`.
-fn union(s: &Layout, d: &Layout, size: u64) -> Vec<(u64, u64)> {
-    let mut all: Vec<(u64, u64)> = s
-        .extents
-        .iter()
-        .chain(&d.extents)
-        .map(|e| (e.offset, e.end().min(size)))
-        .collect();
-    all.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::new();
-    for (a, b) in all {
-        if a >= b {
-            continue;
-        }
-        match merged.last_mut() {
-            Some(last) if a <= last.1 => last.1 = last.1.max(b),
-            _ => merged.push((a, b)),
-        }
+/// The merged data ranges `(start, end)` of two walks over files clipped
+/// to the same size, in order; an error says whether it was `a`'s.
+struct Union<'f> {
+    a: Peekable<DataExtents<'f>>,
+    b: Peekable<DataExtents<'f>>,
+}
+
+impl Union<'_> {
+    /// The next extent of either walk, the lower one first.
+    fn next_extent(&mut self) -> Option<Result<(u64, u64), (bool, io::Error)>> {
+        let take_a = match (self.a.peek(), self.b.peek()) {
+            (None, None) => return None,
+            (Some(Err(_)), _) | (Some(_), None) => true,
+            (_, Some(Err(_))) | (None, Some(_)) => false,
+            (Some(Ok(x)), Some(Ok(y))) => x.offset <= y.offset,
+        };
+        let (walk, which) = if take_a {
+            (&mut self.a, true)
+        } else {
+            (&mut self.b, false)
+        };
+        Some(match walk.next()? {
+            Ok(e) => Ok((e.offset, e.end())),
+            Err(e) => Err((which, e)),
+        })
     }
-    merged
+
+    /// Whether the next extent of either walk starts by `end`.
+    fn touches(&mut self, end: u64) -> bool {
+        let starts_by =
+            |p: Option<&io::Result<Extent>>| matches!(p, Some(Ok(e)) if e.offset <= end);
+        starts_by(self.a.peek()) || starts_by(self.b.peek())
+    }
+}
+
+impl Iterator for Union<'_> {
+    type Item = Result<(u64, u64), (bool, io::Error)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (start, mut end) = match self.next_extent()? {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        while self.touches(end) {
+            match self.next_extent()? {
+                Ok((_, e)) => end = end.max(e),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        Some(Ok((start, end)))
+    }
 }

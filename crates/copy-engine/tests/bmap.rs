@@ -97,7 +97,7 @@ fn the_plan_of_a_bmap_reads_exactly_its_ranges() {
         reflink: ReflinkMode::Never,
         ..CopyOptions::auto()
     };
-    let ranges: Vec<_> = b.ranges.iter().map(|r| b.byte_range(r)).collect();
+    let ranges = plan::Ranges::Listed(b.ranges.iter().map(|r| b.byte_range(r)).collect());
     let layout = b.layout("img".as_ref());
     let new_file = plan::plan(&layout, &Destination::NewFile(facts), &opts);
     assert_eq!(new_file.ranges, ranges, "{new_file}");

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
+use copy_engine::layout::Counted;
 use copy_engine::plan::{self, Destination, DeviceFacts, FsFacts, Refusal};
 use copy_engine::{CopyOptions, Extent, HoleMode, Layout, ReflinkMode, SourceKind, SparseMode};
 
@@ -29,6 +30,7 @@ fn layout(kind: SourceKind, size: u64, allocated: u64, extents: Vec<Extent>) -> 
         block_size: 4096,
         kind,
         extents,
+        counted: None,
     }
 }
 
@@ -79,7 +81,30 @@ fn layouts() -> Vec<(&'static str, Layout)> {
                 vec![extent(0, 256 * MIB)],
             ),
         ),
+        (
+            "a million extents of 4 KiB every 8 KiB (counted, not listed)",
+            many_extents(8 * KIB),
+        ),
+        (
+            "a million extents of 4 KiB every 128 KiB (counted, not listed)",
+            many_extents(128 * KIB),
+        ),
     ]
+}
+
+/// A fragmented VM image: a million 4 KiB extents, one every `stride`
+/// bytes, too many for a layout to list: it keeps the first few and counts
+/// them all.
+fn many_extents(stride: u64) -> Layout {
+    let all = (0..1_000_000).map(|i| extent(i * stride, 4 * KIB));
+    let mut l = layout(
+        SourceKind::Regular,
+        1_000_000 * stride,
+        1_000_000 * 4 * KIB,
+        all.clone().take(4).collect(),
+    );
+    l.counted = Some(Counted::of(all));
+    l
 }
 
 /// The option sets of the table, by name.

@@ -1,13 +1,21 @@
 //! `sparsecp inspect`: allocation and extents of files, as text or JSON.
+//!
+//! A file's layout is read counted, not listed ([`Layout::bounded`]): a VM
+//! image of a million extents would otherwise cost 24 MB of list. What
+//! lists every extent (`--extents`, `--json`, `--map`) walks the file again
+//! and writes or bins each extent as it comes.
 
-use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use allocmap::{render_svg, ImageMap, MapOptions};
 use anyhow::{Context, Result};
 use copy_engine::bmap::BMAP_BLOCK_SIZE;
-use copy_engine::{human_bytes as bytes, Bmap, Cancel, Layout};
-use serde::Serialize;
+use copy_engine::layout::FlaggedExtents;
+use copy_engine::{human_bytes as bytes, Bmap, Cancel, Extent, Layout};
+use serde::ser::{Error as _, SerializeSeq};
+use serde::{Serialize, Serializer};
 
 use crate::cli::InspectArgs;
 use crate::progress::Bar;
@@ -25,11 +33,14 @@ struct Inspected<'a> {
     block_size: u64,
     data_bytes: u64,
     hole_bytes: u64,
-    extent_count: usize,
-    unwritten_extents: usize,
-    shared_extents: usize,
-    extents: Vec<ExtentOut>,
+    extent_count: u64,
+    unwritten_extents: u64,
+    shared_extents: u64,
+    extents: ExtentsOut<'a>,
 }
+
+/// Every extent of a file, serialized as it is walked.
+struct ExtentsOut<'a>(&'a Layout);
 
 #[derive(Serialize)]
 struct ExtentOut {
@@ -39,6 +50,43 @@ struct ExtentOut {
     unwritten: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     shared: bool,
+}
+
+impl Serialize for ExtentsOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        let mut failed = None;
+        each_extent(self.0, &mut |e| {
+            if failed.is_none() {
+                let out = ExtentOut {
+                    offset: e.offset,
+                    length: e.length,
+                    unwritten: e.unwritten,
+                    shared: e.shared,
+                };
+                failed = seq.serialize_element(&out).err();
+            }
+        })
+        .map_err(|e| S::Error::custom(format!("{e:#}")))?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        seq.end()
+    }
+}
+
+/// Calls `f` with every data extent of `l`, flagged: from its list when it
+/// has them all, else from a new walk of the file.
+fn each_extent(l: &Layout, f: &mut dyn FnMut(&Extent)) -> Result<()> {
+    if l.complete() {
+        l.extents.iter().for_each(f);
+        return Ok(());
+    }
+    let file = File::open(&l.path).with_context(|| format!("{}: cannot open", l.path.display()))?;
+    for e in FlaggedExtents::new(&file, l.size, true) {
+        f(&e.with_context(|| format!("{}: cannot walk extents", l.path.display()))?);
+    }
+    Ok(())
 }
 
 pub fn run(a: &InspectArgs, cancel: &Cancel) -> Result<ExitCode> {
@@ -66,42 +114,69 @@ pub fn run(a: &InspectArgs, cancel: &Cancel) -> Result<ExitCode> {
     let layouts = a
         .files
         .iter()
-        .map(|f| Layout::of(f))
+        .map(|f| Layout::bounded(f, SHOWN))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(svg) = &a.map {
-        let images: Vec<ImageMap> = layouts
-            .iter()
-            .map(|l| {
-                ImageMap::from_layout(
-                    l,
-                    l.path
-                        .file_name()
-                        .unwrap_or(l.path.as_os_str())
-                        .to_string_lossy(),
-                )
-            })
-            .collect();
         let opts = MapOptions {
             title: Some("Allocation map".into()),
             ..MapOptions::default()
         };
+        let images = layouts
+            .iter()
+            .map(|l| image_map(l, opts.width_px))
+            .collect::<Result<Vec<_>>>()?;
         std::fs::write(svg, render_svg(&images, &opts))
             .with_context(|| format!("{}: cannot write map", svg.display()))?;
     }
-    if a.output.json {
-        let out: Vec<Inspected> = layouts.iter().map(inspected).collect();
-        let text = if out.len() == 1 {
-            serde_json::to_string_pretty(&out[0])?
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let written = if a.output.json {
+        let all: Vec<Inspected> = layouts.iter().map(inspected).collect();
+        if all.len() == 1 {
+            serde_json::to_writer_pretty(&mut out, &all[0])
         } else {
-            serde_json::to_string_pretty(&out)?
-        };
-        crate::out(&text);
-    } else {
-        for l in &layouts {
-            crate::out(render(l, a.extents).trim_end());
+            serde_json::to_writer_pretty(&mut out, &all)
         }
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(writeln!(out)?))
+    } else {
+        layouts
+            .iter()
+            .try_for_each(|l| render(l, a.extents, &mut out))
+    };
+    // A closed pipe (`| head`) is not an error of ours.
+    match written.and_then(|()| Ok(out.flush()?)) {
+        Err(e) if is_broken_pipe(&e) => {}
+        other => other?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The map of one file, its extents binned as they are walked.
+fn image_map(l: &Layout, columns: u32) -> Result<ImageMap> {
+    let label = l
+        .path
+        .file_name()
+        .unwrap_or(l.path.as_os_str())
+        .to_string_lossy();
+    if l.complete() {
+        return Ok(ImageMap::from_layout(l, label));
+    }
+    let file = File::open(&l.path).with_context(|| format!("{}: cannot open", l.path.display()))?;
+    let walk =
+        FlaggedExtents::new(&file, l.size, true).map(|e| e.map(|e| allocmap::map_extent(&e)));
+    ImageMap::from_extents(label, l.size, l.allocated, walk, columns)
+        .with_context(|| format!("{}: cannot walk extents", l.path.display()))
 }
 
 fn inspected(l: &Layout) -> Inspected<'_> {
@@ -113,25 +188,15 @@ fn inspected(l: &Layout) -> Inspected<'_> {
         block_size: l.block_size,
         data_bytes: l.data_bytes(),
         hole_bytes: l.hole_bytes(),
-        extent_count: l.extents.len(),
+        extent_count: l.extent_count(),
         unwritten_extents: l.unwritten_extents(),
         shared_extents: l.shared_extents(),
-        extents: l
-            .extents
-            .iter()
-            .map(|e| ExtentOut {
-                offset: e.offset,
-                length: e.length,
-                unwritten: e.unwritten,
-                shared: e.shared,
-            })
-            .collect(),
+        extents: ExtentsOut(l),
     }
 }
 
-/// The text rendering of one file.
-pub fn render(l: &Layout, all_extents: bool) -> String {
-    let mut s = String::new();
+/// Writes the text rendering of one file to `out`.
+pub fn render(l: &Layout, all_extents: bool, out: &mut dyn Write) -> Result<()> {
     let pct = |n: u64| {
         if l.size == 0 {
             0.0
@@ -139,57 +204,66 @@ pub fn render(l: &Layout, all_extents: bool) -> String {
             n as f64 * 100.0 / l.size as f64
         }
     };
-    let _ = writeln!(s, "{}", l.path.display());
-    let _ = writeln!(s, "  size       {} ({} bytes)", bytes(l.size), l.size);
-    let _ = writeln!(
-        s,
+    let count = l.extent_count();
+    writeln!(out, "{}", l.path.display())?;
+    writeln!(out, "  size       {} ({} bytes)", bytes(l.size), l.size)?;
+    writeln!(
+        out,
         "  allocated  {} ({} bytes, {:.1}% of size)",
         bytes(l.allocated),
         l.allocated,
         pct(l.allocated)
-    );
-    let _ = writeln!(
-        s,
+    )?;
+    writeln!(
+        out,
         "  data       {} in {} extents; holes {}",
         bytes(l.data_bytes()),
-        l.extents.len(),
+        count,
         bytes(l.hole_bytes())
-    );
+    )?;
     if l.unwritten_extents() + l.shared_extents() > 0 {
-        let _ = writeln!(
-            s,
+        writeln!(
+            out,
             "  flags      {} unwritten, {} shared",
             l.unwritten_extents(),
             l.shared_extents()
-        );
+        )?;
     }
     if !l.kind.reports_holes() {
-        let _ = writeln!(
-            s,
+        writeln!(
+            out,
             "  note       this source cannot report holes ({:?})",
             l.kind
-        );
+        )?;
     }
-    let shown = if all_extents {
-        l.extents.len()
-    } else {
-        SHOWN.min(l.extents.len())
-    };
-    for e in &l.extents[..shown] {
+    let line = |out: &mut dyn Write, e: &Extent| {
         let flags = match (e.unwritten, e.shared) {
             (true, true) => " unwritten,shared",
             (true, false) => " unwritten",
             (false, true) => " shared",
             _ => "",
         };
-        let _ = writeln!(s, "    {:>15} +{:<15}{flags}", e.offset, e.length);
+        writeln!(out, "    {:>15} +{:<15}{flags}", e.offset, e.length)
+    };
+    if all_extents {
+        let mut failed = None;
+        each_extent(l, &mut |e| {
+            if failed.is_none() {
+                failed = line(&mut *out, e).err();
+            }
+        })?;
+        return failed.map_or(Ok(()), |e| Err(e.into()));
     }
-    if shown < l.extents.len() {
-        let _ = writeln!(
-            s,
+    let shown = SHOWN.min(l.extents.len());
+    for e in &l.extents[..shown] {
+        line(out, e)?;
+    }
+    if (shown as u64) < count {
+        writeln!(
+            out,
             "    ... {} more (--extents lists all)",
-            l.extents.len() - shown
-        );
+            count - shown as u64
+        )?;
     }
-    s
+    Ok(())
 }

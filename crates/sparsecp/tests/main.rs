@@ -10,6 +10,8 @@ mod blockdev;
 mod bmap;
 /// `copy`: modes, stdin, directories, JSON, exit codes and error lines.
 mod copy;
+/// 10^5 extents: copy, verify, dig and inspect correct and in bounded memory.
+mod fragmented;
 /// `copy --in-place`: the atomic copy refused for room, in place instead; ENOSPC and SIGKILL in place.
 mod in_place;
 /// `inspect`, `dig` and `verify` output and verdicts.

@@ -136,6 +136,8 @@ impl Bmap {
                     }
                 })
                 .collect(),
+            // Every range listed: the bmap file lists them all already.
+            counted: None,
         }
     }
 

@@ -22,6 +22,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::error::{Error, IoContext};
+use crate::layout::{self, DataExtents};
 pub(crate) use crate::plan::WriteMode;
 use crate::progress::{Cancel, Progress};
 use crate::zero;
@@ -54,13 +55,36 @@ pub(crate) fn coalesce(ranges: &[(u64, u64)], max_gap: u64) -> Vec<(u64, u64)> {
     out
 }
 
+/// Which ranges of a seekable source are read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Reads<'a> {
+    /// These `(offset, length)` ranges.
+    Listed(&'a [(u64, u64)]),
+    /// Every data extent of the file, walked with SEEK_DATA/SEEK_HOLE as
+    /// the readers need them; extents closer than `merge_gap` are read as
+    /// one range, as [`coalesce`] merges listed ones.
+    Walk { merge_gap: Option<u64> },
+}
+
+impl<'a> Reads<'a> {
+    /// The plan's ranges.
+    pub(crate) fn of(ranges: &'a crate::plan::Ranges) -> Reads<'a> {
+        match ranges {
+            crate::plan::Ranges::Listed(r) => Reads::Listed(r),
+            crate::plan::Ranges::Walk { merge_gap, .. } => Reads::Walk {
+                merge_gap: *merge_gap,
+            },
+        }
+    }
+}
+
 /// Where the bytes come from.
 pub(crate) enum Source<'a> {
-    /// A seekable file: read `ranges` (offset, length) with `pread`; the
-    /// file must keep `size` bytes throughout.
+    /// A seekable file: read `reads` with `pread`; the file must keep
+    /// `size` bytes throughout.
     Ranges {
         file: &'a File,
-        ranges: &'a [(u64, u64)],
+        reads: Reads<'a>,
         size: u64,
     },
     /// A pipe or similar: read front to back until end of file.
@@ -112,41 +136,99 @@ impl Job<'_> {
     }
 }
 
+/// The ranges of a [`Reads`] one at a time, `(start, end)`.
+enum RangeIter<'a> {
+    Listed(std::slice::Iter<'a, (u64, u64)>),
+    Walk {
+        extents: DataExtents<'a>,
+        merge_gap: Option<u64>,
+        /// The range being grown by merging, not yet handed out.
+        held: Option<(u64, u64)>,
+    },
+}
+
+impl Iterator for RangeIter<'_> {
+    type Item = std::io::Result<(u64, u64)>;
+
+    fn next(&mut self) -> Option<std::io::Result<(u64, u64)>> {
+        match self {
+            RangeIter::Listed(it) => it.next().map(|&(start, len)| Ok((start, start + len))),
+            RangeIter::Walk {
+                extents,
+                merge_gap,
+                held,
+            } => loop {
+                let e = match extents.next() {
+                    None => return held.take().map(Ok),
+                    Some(Err(err)) => return Some(Err(err)),
+                    Some(Ok(e)) => e,
+                };
+                match (held.as_mut(), *merge_gap) {
+                    (Some((_, end)), Some(gap)) if e.offset <= *end + gap => {
+                        *end = e.end().max(*end);
+                    }
+                    (Some(_), _) => return held.replace((e.offset, e.end())).map(Ok),
+                    (None, _) => *held = Some((e.offset, e.end())),
+                }
+            },
+        }
+    }
+}
+
 /// Hands out the planned ranges in chunk-aligned pieces `(offset, len)`, in
 /// file order, to however many readers share it. Pieces stay aligned to
 /// the chunk size in the file so reads and writes stay aligned to every
-/// block size.
+/// block size. A walked source's extents are found as pieces are taken, so
+/// memory stays the same however many it has.
 pub(crate) struct Pieces<'a> {
-    ranges: std::slice::Iter<'a, (u64, u64)>,
+    ranges: RangeIter<'a>,
+    /// The range being cut, `(next, end)`.
     current: Option<(u64, u64)>,
     chunk: u64,
+    path: &'a Path,
 }
 
 impl<'a> Pieces<'a> {
-    pub(crate) fn new(ranges: &'a [(u64, u64)], chunk: usize) -> Pieces<'a> {
+    /// The pieces of `reads` of `file` (of `size` bytes, at `path`).
+    pub(crate) fn new(
+        file: &'a File,
+        reads: Reads<'a>,
+        size: u64,
+        chunk: usize,
+        path: &'a Path,
+    ) -> Pieces<'a> {
+        let ranges = match reads {
+            Reads::Listed(r) => RangeIter::Listed(r.iter()),
+            Reads::Walk { merge_gap } => RangeIter::Walk {
+                extents: layout::walk(file, 0, size),
+                merge_gap,
+                held: None,
+            },
+        };
         Pieces {
-            ranges: ranges.iter(),
+            ranges,
             current: None,
             chunk: chunk as u64,
+            path,
         }
     }
 }
 
 impl Iterator for Pieces<'_> {
-    type Item = (u64, usize);
+    type Item = Result<(u64, usize), Error>;
 
-    fn next(&mut self) -> Option<(u64, usize)> {
+    fn next(&mut self) -> Option<Result<(u64, usize), Error>> {
         loop {
             match self.current {
                 Some((pos, end)) if pos < end => {
                     let want = ((pos / self.chunk + 1) * self.chunk).min(end) - pos;
                     self.current = Some((pos + want, end));
-                    return Some((pos, want as usize));
+                    return Some(Ok((pos, want as usize)));
                 }
-                _ => {
-                    let &(start, len) = self.ranges.next()?;
-                    self.current = Some((start, start + len));
-                }
+                _ => match self.ranges.next()? {
+                    Ok(range) => self.current = Some(range),
+                    Err(e) => return Some(Err(e).at(self.path, "seek data/hole")),
+                },
             }
         }
     }
@@ -236,12 +318,16 @@ pub(crate) fn read_full(
 
 #[cfg(test)]
 mod tests {
-    use super::{coalesce, Pieces};
+    use super::{coalesce, Pieces, Reads};
 
     #[test]
     fn pieces_split_ranges_at_chunk_boundaries_of_the_file() {
         let ranges = [(100, 300), (1000, 50), (2048, 0)];
-        let pieces: Vec<_> = Pieces::new(&ranges, 256).collect();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let path = std::path::Path::new("/dev/null");
+        let pieces: Vec<_> = Pieces::new(&file, Reads::Listed(&ranges), 0, 256, path)
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(pieces, vec![(100, 156), (256, 144), (1000, 24), (1024, 26)]);
     }
 

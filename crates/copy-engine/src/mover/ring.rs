@@ -67,10 +67,10 @@ pub(crate) fn run(
     // Shared by the readers, so made outside the scope that joins them.
     let empty = Mutex::new(empty_rx);
     let mut shared = match src {
-        Source::Ranges { file, ranges, size } => Shared::Ranges {
+        Source::Ranges { file, reads, size } => Shared::Ranges {
             file,
             size,
-            pieces: Mutex::new(Pieces::new(ranges, chunk_len)),
+            pieces: Mutex::new(Pieces::new(file, reads, size, chunk_len, job.src_path)),
         },
         Source::Stream(reader) => Shared::Stream(reader),
     };
@@ -180,9 +180,16 @@ fn read_ranges(
             .lock()
             .expect("no reader panics holding the plan")
             .next();
-        let Some((pos, want)) = piece else {
-            read.end = size;
-            return read;
+        let (pos, want) = match piece {
+            None => {
+                read.end = size;
+                return read;
+            }
+            Some(Ok(piece)) => piece,
+            Some(Err(e)) => {
+                let _ = full.send(Err(e));
+                return read;
+            }
         };
         let fill = |buf: &mut [u8]| read_exact_at(file, &mut buf[..want], pos, size, job.src_path);
         if hand_over(fill_chunk(job, empty, pos, fill), &full, &mut read).is_none() {

@@ -18,7 +18,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use super::{read_exact_at, split_runs, Job, Moved, Pieces, COPY_CHUNK};
+use super::{read_exact_at, split_runs, Job, Moved, Pieces, Reads, COPY_CHUNK};
 use crate::buffer::AlignedBuf;
 use crate::error::{Error, IoContext};
 
@@ -33,22 +33,27 @@ pub(crate) const WORKERS: usize = 2;
 /// (three 64 KiB extents) took 1.3x cp's time with two workers.
 const INLINE_MOVE: u64 = 8 * COPY_CHUNK as u64;
 
-/// The sparse move of `ranges` of `file` (which keeps `size` bytes) into
+/// The sparse move of `reads` of `file` (which keeps `size` bytes) into
 /// `dst`: [`WORKERS`] threads share the chunk plan, and each reads, scans
 /// and writes its own chunks. The first failing worker stops the others;
 /// of several failures, the one at the lowest offset is reported, so the
 /// error does not depend on timing.
 pub(crate) fn move_sparse(
     file: &File,
-    ranges: &[(u64, u64)],
+    reads: Reads<'_>,
     size: u64,
     dst: &File,
     job: &Job<'_>,
 ) -> Result<Moved, Error> {
-    let pieces = Mutex::new(Pieces::new(ranges, COPY_CHUNK));
+    // A walked source is large by construction (past `layout::KEPT`
+    // extents); only listed ranges can be small.
+    let small = match reads {
+        Reads::Listed(ranges) => ranges.iter().map(|&(_, len)| len).sum::<u64>() <= INLINE_MOVE,
+        Reads::Walk { .. } => false,
+    };
+    let pieces = Mutex::new(Pieces::new(file, reads, size, COPY_CHUNK, job.src_path));
     let stop = AtomicBool::new(false);
-    let bytes: u64 = ranges.iter().map(|&(_, len)| len).sum();
-    if bytes <= INLINE_MOVE {
+    if small {
         let moved = worker(file, size, &pieces, dst, job, &stop).map_err(|(_, e)| e)?;
         return Ok(Moved { end: size, ..moved });
     }
@@ -112,8 +117,14 @@ fn worker(
             .lock()
             .expect("no worker panics holding the plan")
             .next();
-        let Some((pos, len)) = piece else {
-            return Ok(moved);
+        let (pos, len) = match piece {
+            None => return Ok(moved),
+            Some(Ok(piece)) => piece,
+            Some(Err(e)) => {
+                stop.store(true, Ordering::Relaxed);
+                // Offsets below this one were all handed out already.
+                return Err((u64::MAX, e));
+            }
         };
         let step = step(file, size, &mut buf[..len], pos, &mut runs, dst, job);
         match step {

@@ -52,30 +52,61 @@ pub struct FiemapExtent {
     pub shared: bool,
 }
 
-/// The extents of `file` in `[0, len)`, or `Ok(None)` when the filesystem
-/// does not implement FIEMAP (`EOPNOTSUPP`, `ENOTTY`, `EINVAL`).
-pub fn fiemap(file: &File, len: u64) -> io::Result<Option<Vec<FiemapExtent>>> {
-    let mut out = Vec::new();
-    let mut start = 0u64;
-    let mut req = Box::new(Request {
-        start: 0,
-        length: 0,
-        flags: 0,
-        mapped_extents: 0,
-        extent_count: 0,
-        reserved: 0,
-        extents: [RawExtent::default(); BATCH],
-    });
-    while start < len {
-        req.start = start;
-        req.length = len - start;
+/// A walk over the FIEMAP extents of a file, [`BATCH`] at a time, so that a
+/// file of a million extents costs one batch of memory, not a million.
+pub struct Fiemap<'f> {
+    file: &'f File,
+    req: Box<Request>,
+    /// Where the next call starts.
+    start: u64,
+    len: u64,
+    done: bool,
+}
+
+impl<'f> Fiemap<'f> {
+    /// A walk over the extents of `file` in `[0, len)`.
+    pub fn new(file: &'f File, len: u64) -> Fiemap<'f> {
+        Fiemap {
+            file,
+            req: Box::new(Request {
+                start: 0,
+                length: 0,
+                flags: 0,
+                mapped_extents: 0,
+                extent_count: 0,
+                reserved: 0,
+                extents: [RawExtent::default(); BATCH],
+            }),
+            start: 0,
+            len,
+            done: false,
+        }
+    }
+
+    /// Replaces `out` with the next batch of extents: `Some(true)` when it
+    /// holds some, `Some(false)` at the end, `None` when the filesystem does
+    /// not implement FIEMAP.
+    pub fn next_batch(&mut self, out: &mut Vec<FiemapExtent>) -> io::Result<Option<bool>> {
+        out.clear();
+        if self.done || self.start >= self.len {
+            return Ok(Some(false));
+        }
+        let req = &mut self.req;
+        req.start = self.start;
+        req.length = self.len - self.start;
         req.flags = FIEMAP_FLAG_SYNC;
         req.mapped_extents = 0;
         req.extent_count = BATCH as u32;
         // SAFETY: `req` is a live, exclusively borrowed `struct fiemap` with
         // `extent_count` trailing extent slots, exactly the layout the kernel
         // writes for FS_IOC_FIEMAP; the fd is open for the whole call.
-        let rc = unsafe { libc::ioctl(file.as_raw_fd(), FS_IOC_FIEMAP, &mut *req as *mut Request) };
+        let rc = unsafe {
+            libc::ioctl(
+                self.file.as_raw_fd(),
+                FS_IOC_FIEMAP,
+                &mut **req as *mut Request,
+            )
+        };
         if rc < 0 {
             let err = io::Error::last_os_error();
             return match err.raw_os_error() {
@@ -85,9 +116,9 @@ pub fn fiemap(file: &File, len: u64) -> io::Result<Option<Vec<FiemapExtent>>> {
         }
         let n = req.mapped_extents as usize;
         if n == 0 {
-            break;
+            self.done = true;
+            return Ok(Some(false));
         }
-        let mut last = false;
         for e in &req.extents[..n] {
             out.push(FiemapExtent {
                 logical: e.logical,
@@ -95,13 +126,10 @@ pub fn fiemap(file: &File, len: u64) -> io::Result<Option<Vec<FiemapExtent>>> {
                 unwritten: e.flags & FIEMAP_EXTENT_UNWRITTEN != 0,
                 shared: e.flags & FIEMAP_EXTENT_SHARED != 0,
             });
-            last |= e.flags & FIEMAP_EXTENT_LAST != 0;
+            self.done |= e.flags & FIEMAP_EXTENT_LAST != 0;
         }
         let tail = &req.extents[n - 1];
-        start = tail.logical + tail.length;
-        if last {
-            break;
-        }
+        self.start = tail.logical + tail.length;
+        Ok(Some(true))
     }
-    Ok(Some(out))
 }

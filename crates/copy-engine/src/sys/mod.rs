@@ -3,7 +3,7 @@
 //!
 //! Everything here is Linux-specific, and every syscall the engine makes
 //! beyond std's plain file I/O goes through here: the rest of the crate
-//! names no `rustix` or `libc` item. Only [`fiemap`] and [`loop_backing`]
+//! names no `rustix` or `libc` item. Only [`Fiemap`] and [`loop_backing`]
 //! need `unsafe` (rustix has no FIEMAP nor LOOP_GET_STATUS64 wrapper); each
 //! lives in its own small module, the only places `unsafe_code` is allowed,
 //! with a `SAFETY` comment on each block.
@@ -14,7 +14,7 @@ mod fiemap;
 mod loop_status;
 mod wait;
 
-pub use fiemap::fiemap;
+pub use fiemap::{Fiemap, FiemapExtent};
 pub use loop_status::loop_backing;
 pub use wait::{open_fifo_for_writing, read_waiting, write_waiting, WaitError};
 

@@ -64,6 +64,18 @@ fn add(case: &mut Case, tools: &Tools, contender: Contender) -> Option<usize> {
     case.add(contender, |p| tools.why_missing(p))
 }
 
+/// Adds `name`, one step writing the case's destination `d` (ours when
+/// the name starts with "sparsecp"), checked against the case's reference.
+fn add_copier(case: &mut Case, tools: &Tools, name: &str, copy: Step) -> Option<usize> {
+    let role = if name.starts_with("sparsecp") {
+        Role::Ours
+    } else {
+        Role::Theirs
+    };
+    let out = copy.args.last().map(PathBuf::from);
+    add(case, tools, Contender::new(name, role, vec![copy], out))
+}
+
 /// A peer that copies one file to another (see `peers`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Peer {
@@ -187,15 +199,11 @@ fn install(lab: &mut Lab) -> anyhow::Result<Case> {
     let out = Some(dst.clone());
     let (s, d) = (src.as_path(), dst.as_path());
     let cp = Tools::system("cp");
-    let ours_auto = add(
+    let ours_auto = add_copier(
         &mut case,
         t,
-        Contender::new(
-            "sparsecp auto",
-            Role::Ours,
-            vec![sparsecp_copy(t, "auto", s, d)],
-            out.clone(),
-        ),
+        "sparsecp auto",
+        sparsecp_copy(t, "auto", s, d),
     );
     let ours_always = add(
         &mut case,
@@ -392,25 +400,17 @@ fn blockdev(lab: &mut Lab) -> anyhow::Result<Case> {
     );
     case.guards.push(Guard::Loop(device));
     let (s, d, out) = (src.as_path(), dst.as_path(), Some(dst.clone()));
-    let ours = add(
+    let ours = add_copier(
         &mut case,
         t,
-        Contender::new(
-            "sparsecp auto",
-            Role::Ours,
-            vec![sparsecp_copy(t, "auto", s, d)],
-            out.clone(),
-        ),
+        "sparsecp auto",
+        sparsecp_copy(t, "auto", s, d),
     );
-    let cp = add(
+    let cp = add_copier(
         &mut case,
         t,
-        Contender::new(
-            "cp --sparse=always",
-            Role::Theirs,
-            vec![step(&Tools::system("cp"), &["--sparse=always"], &[s, d])],
-            out.clone(),
-        ),
+        "cp --sparse=always",
+        step(&Tools::system("cp"), &["--sparse=always"], &[s, d]),
     );
     let qemu = add(
         &mut case,
@@ -545,26 +545,18 @@ fn ours_vs_cp(
         root,
     );
     case.guards.push(Guard::File(guard));
-    let (s, d, out) = (src.as_path(), dst.as_path(), Some(dst.clone()));
-    let ours = add(
+    let (s, d) = (src.as_path(), dst.as_path());
+    let ours = add_copier(
         &mut case,
         t,
-        Contender::new(
-            "sparsecp auto",
-            Role::Ours,
-            vec![sparsecp_copy(t, "auto", s, d)],
-            out.clone(),
-        ),
+        "sparsecp auto",
+        sparsecp_copy(t, "auto", s, d),
     );
-    let cp = add(
+    let cp = add_copier(
         &mut case,
         t,
-        Contender::new(
-            "cp --sparse=auto",
-            Role::Theirs,
-            vec![step(&Tools::system("cp"), &["--sparse=auto"], &[s, d])],
-            out,
-        ),
+        "cp --sparse=auto",
+        step(&Tools::system("cp"), &["--sparse=auto"], &[s, d]),
     );
     case.pair(ours, cp);
     add_peers(&mut case, t, ours, (s, d), peers, left_out)?;
@@ -656,25 +648,17 @@ fn extents(
         case.modes = vec![Mode::Warm];
     }
     let (s, d, out) = (src.as_path(), dst.as_path(), Some(dst.clone()));
-    let ours = add(
+    let ours = add_copier(
         &mut case,
         t,
-        Contender::new(
-            "sparsecp auto",
-            Role::Ours,
-            vec![sparsecp_copy(t, "auto", s, d)],
-            out.clone(),
-        ),
+        "sparsecp auto",
+        sparsecp_copy(t, "auto", s, d),
     );
-    let cp = add(
+    let cp = add_copier(
         &mut case,
         t,
-        Contender::new(
-            "cp --sparse=auto",
-            Role::Theirs,
-            vec![step(&Tools::system("cp"), &["--sparse=auto"], &[s, d])],
-            out.clone(),
-        ),
+        "cp --sparse=auto",
+        step(&Tools::system("cp"), &["--sparse=auto"], &[s, d]),
     );
     case.pair(ours, cp);
     let mut all = Contender::new(
@@ -722,26 +706,18 @@ fn reflink(lab: &mut Lab, kind: FsKind, name: &'static str) -> anyhow::Result<Ca
         src.clone(),
         root,
     );
-    let (s, d, out) = (src.as_path(), dst.as_path(), Some(dst.clone()));
-    let ours = add(
+    let (s, d) = (src.as_path(), dst.as_path());
+    let ours = add_copier(
         &mut case,
         t,
-        Contender::new(
-            "sparsecp auto",
-            Role::Ours,
-            vec![sparsecp_copy(t, "auto", s, d)],
-            out.clone(),
-        ),
+        "sparsecp auto",
+        sparsecp_copy(t, "auto", s, d),
     );
-    let cp = add(
+    let cp = add_copier(
         &mut case,
         t,
-        Contender::new(
-            "cp --reflink=auto",
-            Role::Theirs,
-            vec![step(&Tools::system("cp"), &["--reflink=auto"], &[s, d])],
-            out,
-        ),
+        "cp --reflink=auto",
+        step(&Tools::system("cp"), &["--reflink=auto"], &[s, d]),
     );
     case.pair(ours, cp);
     add_peers(

@@ -4,7 +4,8 @@
 //! this order, each a call in [`copy_file`]:
 //!
 //! 1. **Gather facts.** Open the source and read its [`Layout`] (size,
-//!    data extents, what kind of file); resolve the destination (a
+//!    what kind of file; its data extents once the destination is known,
+//!    unless FICLONE is tried first); resolve the destination (a
 //!    directory means `dst/NAME`, a symlink the file it points to). A
 //!    regular or absent destination gets a temporary in its directory
 //!    (`open_output`, `dest`), and its filesystem's [`FsFacts`]
@@ -80,7 +81,8 @@ pub fn copy(
     progress: &dyn Progress,
 ) -> Result<CopyReport, Error> {
     let (file, meta) = open_source(src)?;
-    let layout = Layout::for_copy(&file, src)?;
+    // Its extents are read once the destination is known (`copy_file`).
+    let layout = Layout::unwalked(&file, src)?;
     let target = resolve_destination(src, dst)?;
     if !opts.allow_attached {
         live::check_source(src)?;
@@ -222,13 +224,14 @@ pub(crate) fn existing(
 fn copy_file(
     src: &File,
     src_meta: &fs::Metadata,
-    layout: Layout,
+    mut layout: Layout,
     target: &Path,
     opts: &CopyOptions,
     progress: &dyn Progress,
 ) -> Result<CopyReport, Error> {
     let started = Instant::now();
-    let src_path = layout.path.as_path();
+    let src_path = layout.path.clone();
+    let src_path = src_path.as_path();
     plan::check_options(layout.kind, opts).map_err(|r| refused(r, target))?;
     let mut report = CopyReport::started(src_path, target, layout.kind, opts.sparse);
     report.size = layout.size;
@@ -238,6 +241,7 @@ fn copy_file(
     let existing = existing(Some(src_meta), src_path, target)?;
     if fs::metadata(target).is_ok_and(|m| m.file_type().is_block_device()) {
         // Written in place, exclusively, holes zeroed: its own path.
+        layout.walk_for_copy(src)?;
         blockdev::copy_to_device(src, &layout, target, opts, progress, &mut report)?;
         check_unchanged(src, src_path, layout.size, src_meta)?;
         report.seconds = started.elapsed().as_secs_f64();
@@ -247,7 +251,11 @@ fn copy_file(
     let (output, dest) = open_output(&existing, target, mode, Some(src), opts, &mut report)?;
     let (out, out_path) = output.file_and_path(target);
 
-    // 2. Plan.
+    // 2. Plan. The source's extents are read now, unless FICLONE goes
+    // first (it reads none; if declined, the plan's fallback walks them).
+    if !plan::clones_before_walking(layout.kind, &dest, opts) {
+        layout.walk_for_copy(src)?;
+    }
     let plan = plan::plan(&layout, &dest, opts);
     output.prepare(&plan, target, &existing)?;
 

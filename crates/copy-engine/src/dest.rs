@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, IoContext};
-use crate::plan::{CopyPlan, Strategy};
+use crate::plan::{CloneFallback, CopyPlan, Strategy};
 use crate::space::{self, OldDestination};
 use crate::sys;
 
@@ -209,7 +209,11 @@ pub(crate) fn truncate_for_overwrite(
     old: Option<OldDestination>,
 ) -> Result<(), Error> {
     let needed = match &plan.strategy {
-        Strategy::Clone { fallback, .. } => fallback.as_ref().and_then(|f| f.space_needed),
+        Strategy::Clone {
+            fallback: CloneFallback::Planned(f),
+            ..
+        } => f.space_needed,
+        Strategy::Clone { .. } => None,
         _ => plan.space_needed,
     };
     let (free, _) = sys::fs_space(file).at(target, "statvfs")?;

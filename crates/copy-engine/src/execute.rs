@@ -10,10 +10,13 @@ use std::time::Instant;
 
 use crate::dig;
 use crate::error::{Error, IoContext};
+use crate::layout::{self, Layout};
 use crate::mover::{self, sparse, Job, Moved, Reads, Source};
 use crate::offload::{self, OffloadError};
 use crate::options::CopyOptions;
-use crate::plan::{CopyPlan, Destination, Holes, Move, Mover, Strategy, WriteMode};
+use crate::plan::{
+    self, CloneFallback, CopyPlan, Destination, Holes, Move, Mover, Strategy, WriteMode,
+};
 use crate::progress::Progress;
 use crate::report::{CopyReport, Method, Phase, PhaseReport, Shape};
 use crate::space::{self, OldDestination};
@@ -64,16 +67,28 @@ pub(crate) fn execute(
 ) -> Result<Outcome, Error> {
     match (&plan.strategy, input) {
         (Strategy::Clone { punch, fallback }, Input::File(src)) => {
-            match (clone(src, *punch, plan.size, run, report)?, fallback) {
-                (None, _) => Ok(Outcome {
+            let Some(declined) = clone(src, *punch, plan.size, run, report)? else {
+                return Ok(Outcome {
                     holes: match plan.holes {
                         Holes::Known(n) => Some(n),
+                        Holes::Mapped => layout::mapped_hole_bytes(run.out, plan.size)
+                            .at(run.out_path, "fiemap")?,
                         _ => None,
                     },
                     end: plan.size,
-                }),
-                (Some(_), Some(fallback)) => execute(fallback, Input::File(src), run, report),
-                (Some(declined), None) => Err(Error::ReflinkUnsupported {
+                });
+            };
+            match fallback {
+                CloneFallback::Planned(fallback) => {
+                    execute(fallback, Input::File(src), run, report)
+                }
+                CloneFallback::WalkThenPlan => {
+                    let mut layout = Layout::unwalked(src, run.src_path)?;
+                    layout.walk_for_copy(src)?;
+                    let fallback = plan::after_declined_clone(&layout, run.dest, run.opts);
+                    execute(&fallback, Input::File(src), run, report)
+                }
+                CloneFallback::Fail => Err(Error::ReflinkUnsupported {
                     path: run.target.into(),
                     source: declined,
                 }),
@@ -170,7 +185,7 @@ fn data(
             Some(m) if m.whole_blocks => Some(plan.size - m.written),
             Some(_) => None,
         },
-        Holes::Unwritten | Holes::Measured | Holes::NotReported => None,
+        Holes::Unwritten | Holes::Mapped | Holes::Measured | Holes::NotReported => None,
     };
     Ok(Outcome {
         holes,

@@ -87,6 +87,12 @@ pub struct Layout {
     /// For a file of more extents than the layout keeps, what all of them
     /// add up to (`None`: `extents` is the whole list).
     pub counted: Option<Counted>,
+    /// Whether the extents were read. A copy that will try FICLONE first
+    /// reads only the facts stat gives ([`Layout::unwalked`]) and walks
+    /// the source only if the clone is declined; until then `extents` is
+    /// empty and says nothing about holes.
+    #[serde(skip)]
+    pub walked: bool,
 }
 
 /// The most extents a layout read for a copy keeps (24 bytes each: 1.5
@@ -204,6 +210,12 @@ impl Layout {
         Layout::read(file, path, false, KEPT)
     }
 
+    /// Walks a layout from [`Layout::unwalked`] as [`Layout::for_copy`]
+    /// reads one.
+    pub(crate) fn walk_for_copy(&mut self, file: &File) -> Result<(), Error> {
+        self.walk(file, false, KEPT)
+    }
+
     /// Reads the layout with or without the FIEMAP `flags`, keeping at
     /// most `keep` extents.
     pub(crate) fn read(
@@ -212,6 +224,17 @@ impl Layout {
         flags: bool,
         keep: usize,
     ) -> Result<Layout, Error> {
+        let mut layout = Layout::unwalked(file, path)?;
+        layout.walk(file, flags, keep)?;
+        Ok(layout)
+    }
+
+    /// What stat and statfs tell of an open file (size, allocation, kind),
+    /// its extents not yet read: for a copy that tries FICLONE before
+    /// anything else (see `plan::clones_before_walking`). A block device
+    /// or a file whose filesystem reports no holes is one extent, known
+    /// without a walk; a stream has none.
+    pub(crate) fn unwalked(file: &File, path: &Path) -> Result<Layout, Error> {
         let meta = file.metadata().at(path, "stat")?;
         let ft = meta.file_type();
         let mut layout = Layout {
@@ -222,6 +245,7 @@ impl Layout {
             kind: SourceKind::Stream,
             extents: Vec::new(),
             counted: None,
+            walked: true,
         };
         if ft.is_block_device() {
             layout.kind = SourceKind::BlockDevice;
@@ -242,12 +266,24 @@ impl Layout {
         layout.allocated = meta.blocks() * 512;
         if sys::seeks_holes(file) {
             layout.kind = SourceKind::Regular;
-            layout.keep(FlaggedExtents::new(file, layout.size, flags), keep)?;
+            layout.walked = false;
         } else {
             layout.kind = SourceKind::RegularNoHoles;
             layout.extents = whole(layout.size);
         }
         Ok(layout)
+    }
+
+    /// Reads the extents of a layout from [`Layout::unwalked`] (nothing to
+    /// do if it has them), with or without the FIEMAP `flags`, keeping at
+    /// most `keep` of them.
+    pub(crate) fn walk(&mut self, file: &File, flags: bool, keep: usize) -> Result<(), Error> {
+        if self.walked {
+            return Ok(());
+        }
+        self.keep(FlaggedExtents::new(file, self.size, flags), keep)?;
+        self.walked = true;
+        Ok(())
     }
 
     /// Lists the first `keep` of `walk`'s extents, and counts them all if
@@ -330,6 +366,29 @@ impl Layout {
             None => self.extents.iter().filter(|e| e.shared).count() as u64,
         }
     }
+}
+
+/// The bytes of `file`'s first `size` bytes outside its written extents,
+/// from FIEMAP: a few ioctls where a SEEK_DATA/SEEK_HOLE walk takes two
+/// lseeks per extent (2,458 for a 1,229-extent clone on btrfs, where one
+/// FIEMAP pass measured a fifth of the walk's time). An unwritten extent
+/// counts as a hole, as SEEK_HOLE counts one with nothing in the page
+/// cache. `None` when the filesystem has no FIEMAP.
+pub(crate) fn mapped_hole_bytes(file: &File, size: u64) -> std::io::Result<Option<u64>> {
+    let mut map = sys::Fiemap::new(file, size);
+    let mut batch = Vec::new();
+    let mut data = 0;
+    loop {
+        match map.next_batch(&mut batch)? {
+            None => return Ok(None),
+            Some(false) => break,
+            Some(true) => {}
+        }
+        for e in batch.iter().filter(|e| !e.unwritten) {
+            data += (e.logical + e.length).min(size).saturating_sub(e.logical);
+        }
+    }
+    Ok(Some(size - data.min(size)))
 }
 
 fn whole(size: u64) -> Vec<Extent> {

@@ -6,7 +6,9 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 use copy_engine::layout::Counted;
-use copy_engine::plan::{self, Destination, DeviceFacts, FsFacts, Refusal};
+use copy_engine::plan::{
+    self, CloneFallback, Destination, DeviceFacts, FsFacts, Refusal, Strategy,
+};
 use copy_engine::{CopyOptions, Extent, HoleMode, Layout, ReflinkMode, SourceKind, SparseMode};
 
 const KIB: u64 = 1024;
@@ -31,6 +33,7 @@ fn layout(kind: SourceKind, size: u64, allocated: u64, extents: Vec<Extent>) -> 
         kind,
         extents,
         counted: None,
+        walked: true,
     }
 }
 
@@ -289,4 +292,53 @@ fn refusals_come_before_any_plan() {
         Err(Refusal::ReflinkStream)
     );
     assert_eq!(plan::check_options(SourceKind::Regular, &opts), Ok(()));
+}
+
+/// A copy into a fresh file tries FICLONE before it walks the source: the
+/// plan from the unwalked layout (stat's facts only) clones, counts the
+/// clone's holes by FIEMAP and defers its fallback; once FICLONE declines,
+/// the fallback planned from the walked layout is the one a walked clone
+/// plan carries.
+#[test]
+fn a_fresh_file_is_cloned_before_the_source_is_walked() {
+    let (_, walked) = layouts().swap_remove(0);
+    let unwalked = Layout {
+        extents: Vec::new(),
+        walked: false,
+        ..walked.clone()
+    };
+    let mut out = String::new();
+    for (opts_name, opts) in options() {
+        for (dest_name, dest) in destinations() {
+            if !plan::clones_before_walking(SourceKind::Regular, &dest, &opts) {
+                continue;
+            }
+            let first = plan::plan(&unwalked, &dest, &opts);
+            writeln!(
+                out,
+                "## {opts_name}, {dest_name}:\n{}",
+                indent(&first.to_string())
+            )
+            .unwrap();
+            let Strategy::Clone { fallback, .. } = &first.strategy else {
+                panic!("{opts_name} into {dest_name}: no clone before the walk");
+            };
+            let after = plan::plan(&walked, &dest, &opts);
+            match (fallback, &after.strategy) {
+                (CloneFallback::WalkThenPlan, Strategy::Clone { fallback, .. }) => {
+                    let CloneFallback::Planned(planned) = fallback else {
+                        panic!("{opts_name}: a walked clone plan without its fallback");
+                    };
+                    assert_eq!(
+                        **planned,
+                        plan::after_declined_clone(&walked, &dest, &opts),
+                        "{opts_name} into {dest_name}"
+                    );
+                }
+                (CloneFallback::Fail, _) => assert_eq!(opts.reflink, ReflinkMode::Always),
+                other => panic!("{opts_name} into {dest_name}: {other:?}"),
+            }
+        }
+    }
+    insta::assert_snapshot!("clone_first_plans", out);
 }

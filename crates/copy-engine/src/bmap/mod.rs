@@ -138,6 +138,7 @@ impl Bmap {
                 .collect(),
             // Every range listed: the bmap file lists them all already.
             counted: None,
+            walked: true,
         }
     }
 

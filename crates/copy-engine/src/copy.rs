@@ -82,11 +82,10 @@ pub fn copy(
 ) -> Result<CopyReport, Error> {
     let (file, meta) = open_source(src)?;
     // Its extents are read once the destination is known (`copy_file`).
-    let layout = Layout::unwalked(&file, src)?;
+    let layout = Layout::unwalked(&file, &meta, src)?;
     let target = resolve_destination(src, dst)?;
     if !opts.allow_attached {
-        live::check_source(src)?;
-        live::check_destination(&target, opts.in_place)?;
+        live::check_copy(Some((src, &meta)), &target, opts.in_place)?;
     }
     if layout.kind == SourceKind::Stream {
         let mut reader = CancellableReader::new(file, opts.cancel.clone());
@@ -138,7 +137,7 @@ pub fn copy_stream(
 ) -> Result<CopyReport, Error> {
     let target = resolve_destination(label, dst)?;
     if !opts.allow_attached {
-        live::check_destination(&target, opts.in_place)?;
+        live::check_copy(None, &target, opts.in_place)?;
     }
     copy_stream_to(reader, label, &target, opts, progress)
 }
@@ -262,6 +261,7 @@ fn copy_file(
     // 3 and 4. Preflight and execute.
     let run = Run {
         src_path,
+        layout: Some(&layout),
         target,
         out,
         out_path,
@@ -297,6 +297,7 @@ fn copy_stream_to(
     output.prepare(&plan, target, &existing)?;
     let run = Run {
         src_path: label,
+        layout: None,
         target,
         out,
         out_path,

@@ -37,6 +37,9 @@ pub(crate) enum Input<'a> {
 pub(crate) struct Run<'a> {
     /// The source, for errors and reports.
     pub src_path: &'a Path,
+    /// The source's layout as planned (a file's; unwalked when the plan
+    /// clones first): a declined clone walks a copy of it.
+    pub layout: Option<&'a Layout>,
     /// The destination the caller will see.
     pub target: &'a Path,
     /// The open destination: the temporary, or the target written in place.
@@ -83,7 +86,10 @@ pub(crate) fn execute(
                     execute(fallback, Input::File(src), run, report)
                 }
                 CloneFallback::WalkThenPlan => {
-                    let mut layout = Layout::unwalked(src, run.src_path)?;
+                    let mut layout = run
+                        .layout
+                        .expect("a clone's plan comes with the source's layout")
+                        .clone();
                     layout.walk_for_copy(src)?;
                     let fallback = plan::after_declined_clone(&layout, run.dest, run.opts);
                     execute(&fallback, Input::File(src), run, report)

@@ -224,18 +224,23 @@ impl Layout {
         flags: bool,
         keep: usize,
     ) -> Result<Layout, Error> {
-        let mut layout = Layout::unwalked(file, path)?;
+        let meta = file.metadata().at(path, "stat")?;
+        let mut layout = Layout::unwalked(file, &meta, path)?;
         layout.walk(file, flags, keep)?;
         Ok(layout)
     }
 
-    /// What stat and statfs tell of an open file (size, allocation, kind),
+    /// What stat (`meta`, the open file's) and statfs tell of an open file
+    /// (size, allocation, kind),
     /// its extents not yet read: for a copy that tries FICLONE before
     /// anything else (see `plan::clones_before_walking`). A block device
     /// or a file whose filesystem reports no holes is one extent, known
     /// without a walk; a stream has none.
-    pub(crate) fn unwalked(file: &File, path: &Path) -> Result<Layout, Error> {
-        let meta = file.metadata().at(path, "stat")?;
+    pub(crate) fn unwalked(
+        file: &File,
+        meta: &std::fs::Metadata,
+        path: &Path,
+    ) -> Result<Layout, Error> {
         let ft = meta.file_type();
         let mut layout = Layout {
             path: path.to_path_buf(),

@@ -15,6 +15,7 @@
 //! Mounts come from `/proc/self/mountinfo`, matched by the device number
 //! of the loop device or of one of its partitions.
 
+use std::cell::OnceCell;
 use std::fmt;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -102,23 +103,22 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// The attached loop devices whose backing file is the file at `path`
-/// (none for anything but a regular file, or when sysfs cannot be read).
-pub fn loop_uses(path: &Path) -> Vec<LoopUse> {
-    let Ok(meta) = fs::metadata(path) else {
-        return Vec::new();
-    };
-    if !meta.is_file() {
-        return Vec::new();
-    }
+/// An attached loop device and the file behind it, as the kernel holds it.
+struct Attached {
+    /// `loop3`.
+    name: String,
+    /// `(major, minor)` of the backing file's filesystem, and its inode.
+    backing: ((u32, u32), u64),
+    read_only: bool,
+}
+
+/// The attached loop devices: one readdir of `/sys/block` (none when
+/// sysfs cannot be read).
+fn attached() -> Vec<Attached> {
     let Ok(entries) = fs::read_dir("/sys/block") else {
         return Vec::new();
     };
-    // The mount table only once a device matches: reading it costs more
-    // than the whole 1 TiB sparse copy's syscalls (procfs hands it out in
-    // small reads).
-    let mounts = std::cell::OnceCell::new();
-    let mut uses: Vec<LoopUse> = entries
+    entries
         .flatten()
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
@@ -132,63 +132,104 @@ pub fn loop_uses(path: &Path) -> Vec<LoopUse> {
             if !sys_dir.join("loop").exists() {
                 return None;
             }
-            let device = Path::new("/dev").join(&name);
-            let (dev, ino, read_only) = match sys::loop_backing(&device) {
-                Ok(Some(b)) => (b.dev, b.ino, b.read_only),
+            let (backing, read_only) = match sys::loop_backing(&Path::new("/dev").join(&name)) {
+                Ok(Some(b)) => ((b.dev, b.ino), b.read_only),
                 Ok(None) => return None,
                 Err(_) => {
                     let path = fs::read_to_string(sys_dir.join("loop/backing_file")).ok()?;
                     let backing = fs::metadata(path.trim_end_matches('\n')).ok()?;
                     let ro = fs::read_to_string(sys_dir.join("ro")).is_ok_and(|s| s.trim() == "1");
-                    (sys::dev_numbers(backing.dev()), backing.ino(), ro)
+                    ((sys::dev_numbers(backing.dev()), backing.ino()), ro)
                 }
             };
-            if (dev, ino) != (sys::dev_numbers(meta.dev()), meta.ino()) {
-                return None;
-            }
-            let numbers = device_numbers(&sys_dir, &name);
-            Some(LoopUse {
-                device,
+            Some(Attached {
+                name,
+                backing,
                 read_only,
+            })
+        })
+        .collect()
+}
+
+/// The devices of `attached` backed by the regular file `meta` describes,
+/// with their mounts. The mount table is read only once a device matches
+/// (into `mounts`, shared between the files a caller asks about): reading
+/// it costs more than the whole 1 TiB sparse copy's syscalls (procfs hands
+/// it out in small reads).
+fn uses_of(
+    attached: &[Attached],
+    meta: &fs::Metadata,
+    mounts: &OnceCell<Vec<mounts::Mount>>,
+) -> Vec<LoopUse> {
+    let file = (sys::dev_numbers(meta.dev()), meta.ino());
+    let mut uses: Vec<LoopUse> = attached
+        .iter()
+        .filter(|a| a.backing == file)
+        .map(|a| {
+            let numbers = device_numbers(&Path::new("/sys/block").join(&a.name), &a.name);
+            LoopUse {
+                device: Path::new("/dev").join(&a.name),
+                read_only: a.read_only,
                 mounts: mounts
                     .get_or_init(mounts::mountinfo)
                     .iter()
                     .filter(|m| numbers.contains(&m.device))
                     .map(|m| (m.mount_point.clone(), m.read_write))
                     .collect(),
-            })
+            }
         })
         .collect();
     uses.sort_by(|a, b| a.device.cmp(&b.device));
     uses
 }
 
-/// Refuses to copy from `path` while it backs a loop device mounted
-/// read-write: the filesystem's latest writes may be in the device's page
-/// cache only.
-pub fn check_source(path: &Path) -> Result<(), Error> {
-    match loop_uses(path).iter().find(|u| u.mounted_read_write()) {
-        Some(u) => Err(u.refusal(
-            path,
-            "its latest writes may not be in the file yet: unmount it first",
-            "--allow-attached",
-        )),
-        None => Ok(()),
+/// The attached loop devices whose backing file is the file at `path`
+/// (none for anything but a regular file, or when sysfs cannot be read).
+pub fn loop_uses(path: &Path) -> Vec<LoopUse> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_file() => uses_of(&attached(), &meta, &OnceCell::new()),
+        _ => Vec::new(),
     }
 }
 
-/// Refuses to write the destination `path` while it backs an attached
-/// loop device: in place the copy would write under the live device, and
-/// replaced atomically the device would go on showing the old, unlinked
-/// file.
-pub fn check_destination(path: &Path, in_place: bool) -> Result<(), Error> {
+/// Checks both ends of a copy against one scan of the attached loop
+/// devices. Refuses to copy from `src` (with its metadata) while it backs
+/// a loop device mounted read-write: the filesystem's latest writes may be
+/// in the device's page cache only. Refuses to write the destination `dst`
+/// while it backs any attached loop device: in place the copy would write
+/// under the live device, and replaced atomically the device would go on
+/// showing the old, unlinked file.
+pub fn check_copy(
+    src: Option<(&Path, &fs::Metadata)>,
+    dst: &Path,
+    in_place: bool,
+) -> Result<(), Error> {
+    let src = src.filter(|(_, meta)| meta.is_file());
+    let dst_meta = fs::metadata(dst).ok().filter(|m| m.is_file());
+    if src.is_none() && dst_meta.is_none() {
+        return Ok(());
+    }
+    let attached = attached();
+    let mounts = OnceCell::new();
+    if let Some((path, meta)) = src {
+        if let Some(u) = uses_of(&attached, meta, &mounts)
+            .iter()
+            .find(|u| u.mounted_read_write())
+        {
+            return Err(u.refusal(
+                path,
+                "its latest writes may not be in the file yet: unmount it first",
+                "--allow-attached",
+            ));
+        }
+    }
     let why = if in_place {
         "an in-place copy would write under the live device: detach it first"
     } else {
         "the device would go on using the old file, not the copy: detach it first"
     };
-    match loop_uses(path).first() {
-        Some(u) => Err(u.refusal(path, why, "--allow-attached")),
+    match dst_meta.and_then(|m| uses_of(&attached, &m, &mounts).into_iter().next()) {
+        Some(u) => Err(u.refusal(dst, why, "--allow-attached")),
         None => Ok(()),
     }
 }

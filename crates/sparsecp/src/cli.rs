@@ -23,7 +23,8 @@ pub enum Command {
     Copy(CopyArgs),
     /// Show size, allocation and data extents of files.
     Inspect(InspectArgs),
-    /// Punch every all-zero block of FILE out in place (content unchanged).
+    /// Punch every all-zero block of FILE out in place (content unchanged;
+    /// nothing else may write or truncate FILE meanwhile).
     Dig(DigArgs),
     /// Check that DST has SRC's content and allocates no more than promised.
     Verify(VerifyArgs),

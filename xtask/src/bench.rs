@@ -21,10 +21,17 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let root = crate::test::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for (profile, package) in [("release", "bench"), ("dist", "sparsecp")] {
+    // sparsecp as shipped: the dist profile, linked as `cargo xtask dist`
+    // links it.
+    let statically = crate::dist::static_build_args()?;
+    for (profile, package, extra) in [
+        ("release", "bench", &[][..]),
+        ("dist", "sparsecp", &statically[..]),
+    ] {
         let built = Command::new(&cargo)
             .current_dir(&root)
             .args(["build", "--profile", profile, "-p", package])
+            .args(extra)
             .status()
             .context("cannot run cargo build")?;
         if !built.success() {
@@ -39,7 +46,7 @@ pub fn run(args: Args) -> Result<()> {
     if !args.args.iter().any(|a| a.starts_with("--sparsecp")) {
         command
             .arg("--sparsecp")
-            .arg(target.join("dist").join("sparsecp"));
+            .arg(crate::dist::built_binary(&target, "sparsecp")?);
     }
     let status = command
         .status()

@@ -105,7 +105,7 @@ pub(crate) fn copy_to_device(
         Error::Interrupted { path } => Error::DeviceInterrupted { path },
         e => e,
     })?;
-    report.hole_bytes = fill.bytes();
+    report.hole_bytes = Some(fill.bytes());
     Ok(())
 }
 

@@ -55,7 +55,7 @@ use std::time::Instant;
 use crate::blockdev;
 use crate::dest::{self, TempFile};
 use crate::error::{Error, IoContext};
-use crate::execute::{self, Input, Run};
+use crate::execute::{self, HoleCount, Input, Run};
 use crate::layout::{Layout, SourceKind};
 use crate::live;
 use crate::options::CopyOptions;
@@ -398,7 +398,7 @@ pub(crate) fn open_output(
 pub(crate) fn complete(
     mut report: CopyReport,
     output: Output,
-    holes: Option<u64>,
+    holes: HoleCount,
     opts: &CopyOptions,
     started: Instant,
 ) -> Result<CopyReport, Error> {
@@ -492,7 +492,7 @@ fn open_special(target: &Path, opts: &CopyOptions) -> Result<File, Error> {
 fn finish(
     mut report: CopyReport,
     temp: TempFile,
-    holes: Option<u64>,
+    holes: HoleCount,
     opts: &CopyOptions,
     started: Instant,
 ) -> Result<CopyReport, Error> {
@@ -512,18 +512,19 @@ fn measure(
     report: &mut CopyReport,
     out: &File,
     path: &Path,
-    holes: Option<u64>,
+    holes: HoleCount,
 ) -> Result<(), Error> {
     let meta = out.metadata().at(path, "stat")?;
     report.destination_allocated = Some(meta.blocks() * 512);
     report.hole_bytes = match holes {
-        Some(holes) => holes,
-        None => {
+        HoleCount::Known(holes) => Some(holes),
+        HoleCount::Shared => None,
+        HoleCount::Measure => {
             let mut data = 0;
             for e in crate::layout::walk(out, 0, meta.len()) {
                 data += e.at(path, "seek data/hole")?.length;
             }
-            meta.len() - data
+            Some(meta.len() - data)
         }
     };
     Ok(())

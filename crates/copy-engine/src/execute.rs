@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::dig;
 use crate::error::{Error, IoContext};
-use crate::layout::{self, Layout};
+use crate::layout::Layout;
 use crate::mover::{self, sparse, Job, Moved, Reads, Source};
 use crate::offload::{self, OffloadError};
 use crate::options::CopyOptions;
@@ -52,11 +52,22 @@ pub(crate) struct Run<'a> {
     pub progress: &'a dyn Progress,
 }
 
+/// How the report gets the destination's hole bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HoleCount {
+    /// Known without asking the filesystem.
+    Known(u64),
+    /// A clone's: the source's holes, not counted ([`Holes::Shared`]).
+    Shared,
+    /// Measured with SEEK_DATA/SEEK_HOLE once the data is in.
+    Measure,
+}
+
 /// What a run learnt that the plan could not know.
 pub(crate) struct Outcome {
     /// The destination's hole bytes, when the run knows them without
     /// asking the filesystem (see [`Holes`]).
-    pub holes: Option<u64>,
+    pub holes: HoleCount,
     /// The end of the content copied (a stream's length).
     pub end: u64,
 }
@@ -73,10 +84,9 @@ pub(crate) fn execute(
             let Some(declined) = clone(src, *punch, plan.size, run, report)? else {
                 return Ok(Outcome {
                     holes: match plan.holes {
-                        Holes::Known(n) => Some(n),
-                        Holes::Mapped => layout::mapped_hole_bytes(run.out, plan.size)
-                            .at(run.out_path, "fiemap")?,
-                        _ => None,
+                        Holes::Known(n) => HoleCount::Known(n),
+                        Holes::Shared => HoleCount::Shared,
+                        _ => HoleCount::Measure,
                     },
                     end: plan.size,
                 });
@@ -185,13 +195,14 @@ fn data(
     run.progress.finish();
     let (offloaded, moved) = moved?;
     let holes = match plan.holes {
-        Holes::Known(n) => Some(n),
+        Holes::Known(n) => HoleCount::Known(n),
+        Holes::Shared => HoleCount::Shared,
         Holes::Unwritten if offloaded == 0 => match moved {
-            None => Some(plan.size),
-            Some(m) if m.whole_blocks => Some(plan.size - m.written),
-            Some(_) => None,
+            None => HoleCount::Known(plan.size),
+            Some(m) if m.whole_blocks => HoleCount::Known(plan.size - m.written),
+            Some(_) => HoleCount::Measure,
         },
-        Holes::Unwritten | Holes::Mapped | Holes::Measured | Holes::NotReported => None,
+        Holes::Unwritten | Holes::Measured | Holes::NotReported => HoleCount::Measure,
     };
     Ok(Outcome {
         holes,

@@ -373,29 +373,6 @@ impl Layout {
     }
 }
 
-/// The bytes of `file`'s first `size` bytes outside its written extents,
-/// from FIEMAP: a few ioctls where a SEEK_DATA/SEEK_HOLE walk takes two
-/// lseeks per extent (2,458 for a 1,229-extent clone on btrfs, where one
-/// FIEMAP pass measured a fifth of the walk's time). An unwritten extent
-/// counts as a hole, as SEEK_HOLE counts one with nothing in the page
-/// cache. `None` when the filesystem has no FIEMAP.
-pub(crate) fn mapped_hole_bytes(file: &File, size: u64) -> std::io::Result<Option<u64>> {
-    let mut map = sys::Fiemap::new(file, size);
-    let mut batch = Vec::new();
-    let mut data = 0;
-    loop {
-        match map.next_batch(&mut batch)? {
-            None => return Ok(None),
-            Some(false) => break,
-            Some(true) => {}
-        }
-        for e in batch.iter().filter(|e| !e.unwritten) {
-            data += (e.logical + e.length).min(size).saturating_sub(e.logical);
-        }
-    }
-    Ok(Some(size - data.min(size)))
-}
-
 fn whole(size: u64) -> Vec<Extent> {
     if size == 0 {
         return Vec::new();

@@ -295,8 +295,9 @@ fn refusals_come_before_any_plan() {
 }
 
 /// A copy into a fresh file tries FICLONE before it walks the source: the
-/// plan from the unwalked layout (stat's facts only) clones, counts the
-/// clone's holes by FIEMAP and defers its fallback; once FICLONE declines,
+/// plan from the unwalked layout (stat's facts only) clones, leaves the
+/// clone's holes (the source's) uncounted and defers its fallback; once
+/// FICLONE declines,
 /// the fallback planned from the walked layout is the one a walked clone
 /// plan carries.
 #[test]

@@ -26,6 +26,7 @@ use super::{range_text, Bmap};
 use crate::copy::{self, Output};
 use crate::dest;
 use crate::error::{Error, IoContext};
+use crate::execute::HoleCount;
 use crate::layout::{Layout, SourceKind};
 use crate::mover::COPY_CHUNK;
 use crate::options::{CopyOptions, ReflinkMode, SparseMode};
@@ -199,7 +200,7 @@ impl Job<'_> {
         if let (Some((file, size)), Some(meta)) = (src_file, src_meta) {
             copy::check_unchanged(file, self.src, size, meta)?;
         }
-        copy::complete(report, output, None, &opts, started)
+        copy::complete(report, output, HoleCount::Measure, &opts, started)
     }
 
     /// Reads each mapped range in order, hashes it, checks it and writes

@@ -102,9 +102,7 @@ pub(crate) fn run(
                 (0..readers)
                     .map(|_| {
                         let full = full_tx.clone();
-                        s.spawn(move || {
-                            read_ranges(file, size, pieces, mapped, job, empty, full)
-                        })
+                        s.spawn(move || read_ranges(file, size, pieces, mapped, job, empty, full))
                     })
                     .collect()
             }

@@ -21,7 +21,7 @@ const BLOCK: u64 = 4 * KIB;
 /// Extents of the first round: one every 2 blocks (merged into one range).
 const DENSE: u64 = 70_000;
 /// Every extent past [`DENSE`] is one block in 17: its 64 KiB hole is
-/// more than the copy's merge gap, so each is a range of its own.
+/// more than the copy's merge gap (8 KiB), so each is a range of its own.
 const SPREAD: u64 = 17;
 /// The bound on peak memory at any extent count.
 const RSS_BOUND: u64 = 16 * MIB;
@@ -254,9 +254,12 @@ fn many_extents_copy_verify_dig_and_inspect_in_bounded_memory() {
         eprintln!("{cmd}: peak RSS {a} bytes at {small} extents, {b} at {large}");
         assert!(*b <= RSS_BOUND, "{cmd}: {b} bytes at {large} extents");
         // Listing 80,000 more extents would take 24 bytes each (1.9 MB),
-        // their ranges 16 more; a walk takes nothing more.
+        // their ranges 16 more; a walk takes nothing more. What may grow is
+        // the bounded list of merged ranges a counted layout keeps while
+        // there are at most `KEPT` (65,536 of 16 bytes: 1 MiB): the second
+        // round's 80,001 ranges fill it before it is given up.
         assert!(
-            *b < a + MIB,
+            *b < a + MIB + MIB / 2,
             "{cmd}: peak RSS grew from {a} to {b} bytes with the extent count"
         );
     }

@@ -104,6 +104,12 @@ pub struct Args {
     /// With --render: a kernel row to remove (repeatable).
     #[arg(long, value_name = "KERNEL")]
     drop: Vec<String>,
+    /// Run this shell script in each kernel instead of the tests and the
+    /// gate, for investigating a difference (`sh SCRIPT OUT`, with
+    /// `SPARSECP_SCRATCH` set as for the tests; its output lands in
+    /// `target/matrix/out/<kernel>/script.log`). Writes no report.
+    #[arg(long, value_name = "SCRIPT", conflicts_with = "render")]
+    script: Option<PathBuf>,
 }
 
 /// One step of the script: a name, a directory and a command.
@@ -131,7 +137,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         true => vec!["6.1".to_owned(), "6.12".to_owned(), "host".to_owned()],
         false => args.kernels.clone(),
     };
-    let steps = build_steps(&root, &args)?;
+    let steps = match &args.script {
+        Some(script) => vec![script_step(script)?],
+        None => build_steps(&root, &args)?,
+    };
     let mut report = Report::new(&args.scenario, args.scale, args.proptest_cases);
     let mut accel: Option<Accel> = match args.accel.as_deref() {
         None => None,
@@ -169,11 +178,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         let mut row = row;
         row.seconds = started.elapsed().as_secs();
+        if args.script.is_some() {
+            eprintln!(
+                "matrix: {label}: script done in {} s; output in {}",
+                row.seconds,
+                out.display()
+            );
+            continue;
+        }
         eprintln!("matrix: {label}: done in {} s", row.seconds);
         report.rows.retain(|r| r.label != row.label);
         report.rows.push(row);
         // Written after every kernel, so an interrupted run keeps its rows.
         report.write(&work)?;
+    }
+    if args.script.is_some() {
+        return Ok(());
     }
     println!("{}", report.render_markdown());
     println!("report: {}", work.join("report.md").display());
@@ -230,6 +250,18 @@ fn build_steps(root: &Path, args: &Args) -> anyhow::Result<Vec<Step>> {
         }
     }
     Ok(steps)
+}
+
+/// The one step of `--script`: the script, by its absolute path (the
+/// guest sees the host's root), given the out directory.
+fn script_step(script: &Path) -> anyhow::Result<Step> {
+    let script = std::fs::canonicalize(script)
+        .with_context(|| format!("--script {}: cannot find it", script.display()))?;
+    Ok(Step {
+        name: "script".into(),
+        dir: PathBuf::from("/"),
+        argv: vec!["sh".into(), script.display().to_string(), "$OUT".into()],
+    })
 }
 
 /// Single-quotes a word for `sh`, except a leading `$OUT`.

@@ -183,7 +183,6 @@ fn a_source_grown_by_a_racing_thread_is_reported() {
                 let r = copy(s, &d, &support::opts(mode), &hook);
                 stop.store(true, Ordering::SeqCst);
                 // Drops the sender, so a writer never started ends too.
-                drop(hook);
                 drop(channels);
                 r
             })

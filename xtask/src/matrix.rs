@@ -156,7 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         std::fs::create_dir_all(&out)
             .with_context(|| format!("cannot create {}", out.display()))?;
-        write_script(&out.join("run.sh"), &steps, &args)?;
+        write_script(&out.join("run.sh"), &root, &steps, &args)?;
         let started = Instant::now();
         let row = if label == "host" {
             eprintln!("matrix: host: running natively on the running kernel");
@@ -272,7 +272,7 @@ fn quote(word: &str) -> String {
     }
 }
 
-fn write_script(path: &Path, steps: &[Step], args: &Args) -> anyhow::Result<()> {
+fn write_script(path: &Path, root: &Path, steps: &[Step], args: &Args) -> anyhow::Result<()> {
     let mut s = String::from(
         "#!/bin/sh\n\
          # Written by `cargo xtask matrix`: runs each step with its output in\n\
@@ -282,6 +282,13 @@ fn write_script(path: &Path, steps: &[Step], args: &Args) -> anyhow::Result<()> 
          export HOME=/tmp INSTA_UPDATE=no CI=true RUST_BACKTRACE=1\n",
     );
     s.push_str(&format!("export PROPTEST_CASES={}\n", args.proptest_cases));
+    // insta finds the snapshots under the workspace root, which it asks
+    // `cargo metadata` for; the script's PATH has no cargo, and insta's
+    // fallback (the crate's directory) fails every snapshot test.
+    s.push_str(&format!(
+        "export INSTA_WORKSPACE_ROOT={}\n",
+        quote(&root.display().to_string())
+    ));
     s.push_str(&format!("STEP_TIMEOUT={}m\n", args.step_timeout));
     s.push_str(
         r#"if [ -n "${MATRIX_SCRATCH_DEV:-}" ]; then

@@ -104,6 +104,12 @@ pub struct Args {
     /// With --render: a kernel row to remove (repeatable).
     #[arg(long, value_name = "KERNEL")]
     drop: Vec<String>,
+    /// Run this shell script in each kernel instead of the tests and the
+    /// gate, for investigating a difference (`sh SCRIPT OUT`, with
+    /// `SPARSECP_SCRATCH` set as for the tests; its output lands in
+    /// `target/matrix/out/<kernel>/script.log`). Writes no report.
+    #[arg(long, value_name = "SCRIPT", conflicts_with = "render")]
+    script: Option<PathBuf>,
 }
 
 /// One step of the script: a name, a directory and a command.
@@ -131,7 +137,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         true => vec!["6.1".to_owned(), "6.12".to_owned(), "host".to_owned()],
         false => args.kernels.clone(),
     };
-    let steps = build_steps(&root, &args)?;
+    let steps = match &args.script {
+        Some(script) => vec![script_step(script)?],
+        None => build_steps(&root, &args)?,
+    };
     let mut report = Report::new(&args.scenario, args.scale, args.proptest_cases);
     let mut accel: Option<Accel> = match args.accel.as_deref() {
         None => None,
@@ -147,7 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         std::fs::create_dir_all(&out)
             .with_context(|| format!("cannot create {}", out.display()))?;
-        write_script(&out.join("run.sh"), &steps, &args)?;
+        write_script(&out.join("run.sh"), &root, &steps, &args)?;
         let started = Instant::now();
         let row = if label == "host" {
             eprintln!("matrix: host: running natively on the running kernel");
@@ -169,11 +178,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         let mut row = row;
         row.seconds = started.elapsed().as_secs();
+        if args.script.is_some() {
+            eprintln!(
+                "matrix: {label}: script done in {} s; output in {}",
+                row.seconds,
+                out.display()
+            );
+            continue;
+        }
         eprintln!("matrix: {label}: done in {} s", row.seconds);
         report.rows.retain(|r| r.label != row.label);
         report.rows.push(row);
         // Written after every kernel, so an interrupted run keeps its rows.
         report.write(&work)?;
+    }
+    if args.script.is_some() {
+        return Ok(());
     }
     println!("{}", report.render_markdown());
     println!("report: {}", work.join("report.md").display());
@@ -232,6 +252,18 @@ fn build_steps(root: &Path, args: &Args) -> anyhow::Result<Vec<Step>> {
     Ok(steps)
 }
 
+/// The one step of `--script`: the script, by its absolute path (the
+/// guest sees the host's root), given the out directory.
+fn script_step(script: &Path) -> anyhow::Result<Step> {
+    let script = std::fs::canonicalize(script)
+        .with_context(|| format!("--script {}: cannot find it", script.display()))?;
+    Ok(Step {
+        name: "script".into(),
+        dir: PathBuf::from("/"),
+        argv: vec!["sh".into(), script.display().to_string(), "$OUT".into()],
+    })
+}
+
 /// Single-quotes a word for `sh`, except a leading `$OUT`.
 fn quote(word: &str) -> String {
     match word.strip_prefix("$OUT") {
@@ -240,7 +272,7 @@ fn quote(word: &str) -> String {
     }
 }
 
-fn write_script(path: &Path, steps: &[Step], args: &Args) -> anyhow::Result<()> {
+fn write_script(path: &Path, root: &Path, steps: &[Step], args: &Args) -> anyhow::Result<()> {
     let mut s = String::from(
         "#!/bin/sh\n\
          # Written by `cargo xtask matrix`: runs each step with its output in\n\
@@ -250,6 +282,13 @@ fn write_script(path: &Path, steps: &[Step], args: &Args) -> anyhow::Result<()> 
          export HOME=/tmp INSTA_UPDATE=no CI=true RUST_BACKTRACE=1\n",
     );
     s.push_str(&format!("export PROPTEST_CASES={}\n", args.proptest_cases));
+    // insta finds the snapshots under the workspace root, which it asks
+    // `cargo metadata` for; the script's PATH has no cargo, and insta's
+    // fallback (the crate's directory) fails every snapshot test.
+    s.push_str(&format!(
+        "export INSTA_WORKSPACE_ROOT={}\n",
+        quote(&root.display().to_string())
+    ));
     s.push_str(&format!("STEP_TIMEOUT={}m\n", args.step_timeout));
     s.push_str(
         r#"if [ -n "${MATRIX_SCRATCH_DEV:-}" ]; then

@@ -65,6 +65,12 @@ mount -t 9p -o "$o,ro,cache=loose" hostroot /host || { echo "MATRIX-FATAL cannot
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
 mount -t devtmpfs dev /host/dev
+# What udev would add: without /dev/stdout, `sparsecp copy x /dev/stdout`
+# makes a regular file there.
+ln -sf /proc/self/fd /host/dev/fd
+ln -sf /proc/self/fd/0 /host/dev/stdin
+ln -sf /proc/self/fd/1 /host/dev/stdout
+ln -sf /proc/self/fd/2 /host/dev/stderr
 mount -t tmpfs -o mode=1777 tmp /host/tmp
 mount -t tmpfs run /host/run
 mkdir -p /host/tmp/out

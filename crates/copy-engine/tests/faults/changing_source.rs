@@ -151,24 +151,39 @@ fn a_source_grown_by_a_racing_thread_is_reported() {
         let (s, d) = (src.clone(), dst.clone());
         let result = within_a_minute(move || {
             let stop = AtomicBool::new(false);
-            let (started_tx, started_rx) = mpsc::sync_channel::<()>(0);
+            // The writer starts only once the copy is 8 MiB in, so the copy
+            // has taken the original size; the copy goes on only once the
+            // first append is done, so it must see a growth. What is left
+            // to the race is how many appends land before the copy ends.
+            let (go_tx, go_rx) = mpsc::sync_channel::<()>(0);
+            let (appended_tx, appended_rx) = mpsc::sync_channel::<()>(0);
             std::thread::scope(|scope| {
-                scope.spawn(|| {
+                let (stop, s) = (&stop, &s);
+                scope.spawn(move || {
+                    // An error: the copy ended before 8 MiB (and failed).
+                    if go_rx.recv().is_err() {
+                        return;
+                    }
                     // Appends 64 KiB at a time until the copy returns.
-                    let mut first = Some(started_tx);
+                    let mut first = Some(appended_tx);
                     while !stop.load(Ordering::SeqCst) {
-                        append(&s, 64 * 1024);
+                        append(s, 64 * 1024);
                         if let Some(tx) = first.take() {
                             let _ = tx.send(());
                         }
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 });
-                // The copy starts; 8 MiB in, it waits for the first append.
-                let started_rx = std::sync::Mutex::new(started_rx);
-                let hook = MidCopy::new(8 * MIB, || started_rx.lock().unwrap().recv().unwrap());
-                let r = copy(&s, &d, &support::opts(mode), &hook);
+                let channels = std::sync::Mutex::new((go_tx, appended_rx));
+                let hook = MidCopy::new(8 * MIB, || {
+                    let channels = channels.lock().unwrap();
+                    channels.0.send(()).unwrap();
+                    channels.1.recv().unwrap();
+                });
+                let r = copy(s, &d, &support::opts(mode), &hook);
                 stop.store(true, Ordering::SeqCst);
+                // Drops the sender, so a writer never started ends too.
+                drop(channels);
                 r
             })
         });

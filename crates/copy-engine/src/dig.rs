@@ -5,15 +5,7 @@
 //! A pass of its own, for `sparsecp dig` and for a cloned copy made with
 //! `--sparse always`: the reader/writer ring (`mover::ring`) reads the
 //! data extents with two readers and zero-scans them, and the consumer
-//! here punches the zero runs instead of writing anything. Nothing is
-//! written, so the readers scan cached pages in place (`Source::Mapped`):
-//! copying them out was 69% of a warm dig's samples.
-//!
-//! A dig needs the file to itself: a write into a block it has read as
-//! zeros would be punched away, and a truncation while a chunk is mapped
-//! raises SIGBUS (the mapped scan checks the size before each chunk, so
-//! only another process truncating within that chunk's scan can). A
-//! copy's punch runs on its own temporary, which nothing else knows. Then FIEMAP's
+//! here punches the zero runs instead of writing anything. Then FIEMAP's
 //! unwritten extents, which SEEK_DATA calls holes but which stay
 //! allocated, are punched too.
 
@@ -31,15 +23,15 @@ use crate::report::DigReport;
 use crate::sys;
 
 /// Bytes per chunk of a dig: nothing is written, so larger reads (fewer
-/// syscalls) win, and a mapped chunk costs an mmap and a munmap, whose TLB
-/// shootdown interrupts the other core. Measured warm on ext4 against
-/// fresh dense copies, 3 rounds: a 1.5 GB image of random 4 KiB-1 MiB data
-/// and zero runs took 166-181 ms mapped in 1 MiB chunks, 299-306 ms in
-/// 256 KiB ones, 182-190 ms read with pread (`fallocate --dig-holes`
-/// 0.96-1.07 s); a 3 GiB one of runs up to 8 MiB 0.36-0.41 s mapped
-/// against 0.58-0.64 s with pread. A mapped chunk's pages count in the
-/// dig's RSS while it is scanned: up to 2 MiB with two readers.
+/// syscalls) win: 0.50 s with 1 MiB against 0.6-0.8 s with 128 KiB on a
+/// dense 3 GiB image.
 const DIG_CHUNK: usize = 1 << 20;
+// Scanning the page cache in place instead (mmap with MADV_POPULATE_READ
+// where mincore finds a chunk cached) was tried and not kept: warm, on a
+// fresh dense 2 GiB copy, 206-222 ms against 223-229 ms with pread
+// (alternated, 3 rounds), and slower than pread in 256 KiB chunks (each
+// munmap's TLB shootdown interrupts the other core); for that, another
+// process truncating the file mid-dig would kill the dig with SIGBUS.
 /// Readers of a dig: its consumer is nearly idle (a punch per zero run),
 /// so two readers share the pread and the zero scan and keep both cores
 /// busy.
@@ -121,7 +113,7 @@ pub(crate) fn punch_zero_blocks(
     // no-op, and far cheaper than a hand-off per small extent.
     // The layout's merged ranges when it kept them, else a second walk.
     let merged = layout.counted.as_ref().and_then(|c| c.merged.as_deref());
-    let source = Source::Mapped {
+    let source = Source::Ranges {
         file,
         reads: merged.map_or(
             Reads::Walk {

@@ -19,7 +19,7 @@
 //! - [`bmap`]: bmaptool's block maps: [`Bmap::create`], and
 //!   [`copy_with_bmap`], a copy of a bmap's mapped ranges, checked.
 //!
-//! Syscalls live in one module (`sys`); `unsafe` only in its FIEMAP, LOOP_GET_STATUS64 and read-only mapping wrappers.
+//! Syscalls live in one module (`sys`); `unsafe` only in its FIEMAP and LOOP_GET_STATUS64 wrappers.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -23,8 +23,7 @@ pub enum Command {
     Copy(CopyArgs),
     /// Show size, allocation and data extents of files.
     Inspect(InspectArgs),
-    /// Punch every all-zero block of FILE out in place (content unchanged;
-    /// nothing else may write or truncate FILE meanwhile).
+    /// Punch every all-zero block of FILE out in place (content unchanged).
     Dig(DigArgs),
     /// Check that DST has SRC's content and allocates no more than promised.
     Verify(VerifyArgs),

@@ -96,15 +96,6 @@ pub(crate) enum Source<'a> {
     },
     /// A pipe or similar: read front to back until end of file.
     Stream(&'a mut (dyn Read + Send)),
-    /// Like [`Source::Ranges`], but its pages are looked at in place
-    /// (`sys::map_read`) rather than copied out, each chunk falling back to
-    /// pread if it cannot be mapped: for a dig, which only scans what it
-    /// reads and has the file to itself.
-    Mapped {
-        file: &'a File,
-        reads: Reads<'a>,
-        size: u64,
-    },
 }
 
 /// What a mover did.

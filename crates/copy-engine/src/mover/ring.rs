@@ -18,7 +18,6 @@ use std::sync::Mutex;
 use super::{read_exact_at, read_full, split_runs, Job, Pieces, Source};
 use crate::buffer::AlignedBuf;
 use crate::error::Error;
-use crate::sys;
 
 /// Buffers in the ring (peak memory is `RING` chunks: 512 KiB for a copy,
 /// 4 MiB for a dig).
@@ -56,16 +55,9 @@ pub(crate) fn run(
 ) -> Result<ReadSide, Error> {
     let (full_tx, full_rx) = sync_channel::<Result<Chunk, Error>>(RING);
     let (empty_tx, empty_rx) = sync_channel::<Chunk>(RING);
-    // A mapped source scans in place and hands over only the runs: its
-    // chunks carry no buffer (a reader reads a chunk that falls back to
-    // pread into a scratch buffer of its own).
-    let buf_len = match src {
-        Source::Mapped { .. } => 0,
-        Source::Ranges { .. } | Source::Stream(_) => chunk_len,
-    };
     for _ in 0..RING {
         let chunk = Chunk {
-            buf: AlignedBuf::new(buf_len),
+            buf: AlignedBuf::new(chunk_len),
             offset: 0,
             len: 0,
             runs: Vec::new(),
@@ -79,30 +71,18 @@ pub(crate) fn run(
             file,
             size,
             pieces: Mutex::new(Pieces::new(file, reads, size, chunk_len, job.src_path)),
-            mapped: false,
-        },
-        Source::Mapped { file, reads, size } => Shared::Ranges {
-            file,
-            size,
-            pieces: Mutex::new(Pieces::new(file, reads, size, chunk_len, job.src_path)),
-            mapped: true,
         },
         Source::Stream(reader) => Shared::Stream(reader),
     };
     std::thread::scope(|s| {
         let empty = &empty;
         let spawned: Vec<_> = match &mut shared {
-            Shared::Ranges {
-                file,
-                size,
-                pieces,
-                mapped,
-            } => {
-                let (file, size, pieces, mapped) = (*file, *size, &*pieces, *mapped);
+            Shared::Ranges { file, size, pieces } => {
+                let (file, size, pieces) = (*file, *size, &*pieces);
                 (0..readers)
                     .map(|_| {
                         let full = full_tx.clone();
-                        s.spawn(move || read_ranges(file, size, pieces, mapped, job, empty, full))
+                        s.spawn(move || read_ranges(file, size, pieces, job, empty, full))
                     })
                     .collect()
             }
@@ -150,21 +130,18 @@ enum Shared<'a> {
         file: &'a File,
         size: u64,
         pieces: Mutex<Pieces<'a>>,
-        /// Scan the pages in place where they can be mapped.
-        mapped: bool,
     },
     Stream(&'a mut (dyn Read + Send)),
 }
 
-/// Takes an empty chunk from the ring and has `fill` fill it (its length
-/// and data runs, and its buffer unless the bytes were scanned in place);
-/// `None` when the ring is closed (the consumer stopped, with its own
-/// error).
+/// Takes an empty buffer from the ring, fills it with `fill` and splits it
+/// into data runs; `None` when the ring is closed (the consumer stopped,
+/// with its own error).
 fn fill_chunk(
     job: &Job<'_>,
     empty: &Mutex<Receiver<Chunk>>,
     offset: u64,
-    fill: impl FnOnce(&mut Chunk) -> Result<(), Error>,
+    fill: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
 ) -> Result<Option<Chunk>, Error> {
     if job.cancel.is_cancelled() {
         return Err(job.interrupted());
@@ -176,24 +153,15 @@ fn fill_chunk(
     let Ok(mut chunk) = received else {
         return Ok(None);
     };
-    chunk.offset = offset;
-    match fill(&mut chunk) {
+    let len = match fill(&mut chunk.buf) {
         // A read given up because of the cancel is an interruption.
-        Err(_) if job.cancel.is_cancelled() => Err(job.interrupted()),
-        filled => filled.map(|()| Some(chunk)),
-    }
-}
-
-/// Fills `chunk`'s buffer with what `read` reads into it, and splits it.
-fn read_into(
-    chunk: &mut Chunk,
-    job: &Job<'_>,
-    read: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
-) -> Result<(), Error> {
-    let len = read(&mut chunk.buf)?;
+        Err(_) if job.cancel.is_cancelled() => return Err(job.interrupted()),
+        filled => filled?,
+    };
+    chunk.offset = offset;
     chunk.len = len;
     split_runs(&chunk.buf[..len], job.zero_block, &mut chunk.runs);
-    Ok(())
+    Ok(Some(chunk))
 }
 
 /// One reader of a seekable source: takes pieces until none are left, the
@@ -202,14 +170,11 @@ fn read_ranges(
     file: &File,
     size: u64,
     pieces: &Mutex<Pieces<'_>>,
-    mapped: bool,
     job: &Job<'_>,
     empty: &Mutex<Receiver<Chunk>>,
     full: SyncSender<Result<Chunk, Error>>,
 ) -> ReadSide {
     let mut read = ReadSide::default();
-    // Where a mapped source's chunks that cannot be mapped are read.
-    let scratch = &mut (AlignedBuf::new(0), Vec::new());
     loop {
         let piece = pieces
             .lock()
@@ -226,65 +191,11 @@ fn read_ranges(
                 return read;
             }
         };
-        let fill = |chunk: &mut Chunk| {
-            // Mapped in place if it is cached (and the file still holds the
-            // piece: a mapping past its end would fault), else read.
-            let still_there = || file.metadata().is_ok_and(|m| m.len() >= pos + want as u64);
-            if mapped && still_there() {
-                if let Ok(Some(map)) = sys::map_read(file, pos, want) {
-                    chunk.len = want;
-                    split_runs(&map, job.zero_block, &mut chunk.runs);
-                    return Ok(());
-                }
-            }
-            if mapped {
-                return read_in_parts(chunk, scratch, (file, pos, want, size), job);
-            }
-            read_into(chunk, job, |buf| {
-                read_exact_at(file, &mut buf[..want], pos, size, job.src_path)
-            })
-        };
+        let fill = |buf: &mut [u8]| read_exact_at(file, &mut buf[..want], pos, size, job.src_path);
         if hand_over(fill_chunk(job, empty, pos, fill), &full, &mut read).is_none() {
             return read;
         }
     }
-}
-
-/// Bytes a mapped source's reader reads at a time where a chunk cannot be
-/// mapped: its scratch buffer, which stays small so that a dig's memory
-/// does not depend on how many chunks were mapped (a mapped chunk's pages
-/// count in its RSS while it is scanned).
-const UNMAPPED_READ: usize = 256 << 10;
-
-/// Reads the piece `(file, pos, want, size)` of a mapped source that could
-/// not be mapped in parts of [`UNMAPPED_READ`] bytes into `scratch`, and
-/// gives `chunk` its length and data runs (no bytes: see `run`).
-fn read_in_parts(
-    chunk: &mut Chunk,
-    scratch: &mut (AlignedBuf, Vec<(usize, usize)>),
-    (file, pos, want, size): (&File, u64, usize, u64),
-    job: &Job<'_>,
-) -> Result<(), Error> {
-    let (buf, part_runs) = scratch;
-    if buf.len() < UNMAPPED_READ {
-        *buf = AlignedBuf::new(UNMAPPED_READ);
-    }
-    chunk.runs.clear();
-    let mut done = 0;
-    while done < want {
-        let n = (want - done).min(UNMAPPED_READ);
-        let at = pos + done as u64;
-        let got = read_exact_at(file, &mut buf[..n], at, size, job.src_path)?;
-        split_runs(&buf[..got], job.zero_block, part_runs);
-        // Runs that touch across parts stay apart: the gap between them is
-        // empty, which the consumer skips.
-        chunk
-            .runs
-            .extend(part_runs.iter().map(|&(start, len)| (done + start, len)));
-        done += got;
-    }
-    chunk.len = done;
-    Ok(())
 }
 
 /// The reader of a pipe or similar: front to back until end of file.
@@ -297,9 +208,7 @@ fn read_stream(
     let mut read = ReadSide::default();
     loop {
         let pos = read.read;
-        let fill = |chunk: &mut Chunk| {
-            read_into(chunk, job, |buf| read_full(reader, buf, job.src_path, pos))
-        };
+        let fill = |buf: &mut [u8]| read_full(reader, buf, job.src_path, pos);
         match hand_over(fill_chunk(job, empty, pos, fill), &full, &mut read) {
             None => return read,
             Some(0) => {

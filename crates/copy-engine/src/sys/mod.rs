@@ -3,9 +3,8 @@
 //!
 //! Everything here is Linux-specific, and every syscall the engine makes
 //! beyond std's plain file I/O goes through here: the rest of the crate
-//! names no `rustix` or `libc` item. Only [`Fiemap`], [`loop_backing`] and
-//! [`map_read`] need `unsafe` (rustix has no FIEMAP nor LOOP_GET_STATUS64
-//! wrapper; a mapping's bytes can change under it); each
+//! names no `rustix` or `libc` item. Only [`Fiemap`] and [`loop_backing`]
+//! need `unsafe` (rustix has no FIEMAP nor LOOP_GET_STATUS64 wrapper); each
 //! lives in its own small module, the only places `unsafe_code` is allowed,
 //! with a `SAFETY` comment on each block.
 
@@ -13,13 +12,10 @@
 mod fiemap;
 #[allow(unsafe_code)]
 mod loop_status;
-#[allow(unsafe_code)]
-mod map;
 mod wait;
 
 pub use fiemap::{Fiemap, FiemapExtent};
 pub use loop_status::loop_backing;
-pub use map::map_read;
 pub use wait::{open_fifo_for_writing, read_waiting, write_waiting, WaitError};
 
 use std::fs::{File, OpenOptions};

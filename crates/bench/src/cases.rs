@@ -14,7 +14,7 @@ use crate::lab::{Lab, Tools};
 /// Every case, by name, with what it measures, in the order they run.
 pub const CASES: [(&str, &str); 11] = [
     ("install", "active.img -> passive.img on ext4: sparsecp vs cp, rsync, qemu-img, io.Copy (+dig), and the read-once-write-once limit (and each half)"),
-    ("dig", "dig holes in a dense passive.img in place: sparsecp dig vs fallocate --dig-holes"),
+    ("dig", "dig holes in a dense passive.img in place: sparsecp dig vs fallocate --dig-holes, and the two-thread read limit"),
     ("blockdev", "a loop block device over active.img as the source (zero detection): sparsecp vs cp --sparse=always, qemu-img convert"),
     ("blockdev-dest", "active.img onto a loop block device full of random bytes: sparsecp vs bmaptool copy, dd conv=sparse, qemu-img convert -n (holes must read as zeros)"),
     ("sparse-1tib", "a 1 TiB file with three 64 KiB extents: sparsecp vs cp"),
@@ -374,10 +374,21 @@ fn dig(lab: &mut Lab) -> anyhow::Result<Case> {
         vec![step(&Tools::system("fallocate"), &["--dig-holes"], &[f])],
         Some(file.clone()),
     );
-    theirs.fresh_from = Some(master);
+    theirs.fresh_from = Some(master.clone());
+    // The floor under a dig: every byte read once on both cores, as its two
+    // readers do, with no zero scan and no punch.
+    let mut limit = Contender::new(
+        "limit: read once, two threads",
+        Role::Limit,
+        vec![step(&t.bench, &["limit-read", "--threads", "2"], &[f])],
+        Some(file.clone()),
+    );
+    limit.fresh_from = Some(master);
     let ours = add(&mut case, t, ours);
     let theirs = add(&mut case, t, theirs);
+    let limit = add(&mut case, t, limit);
     case.pair(ours, theirs);
+    case.pair(ours, limit);
     Ok(case)
 }
 

@@ -93,31 +93,54 @@ pub fn offload_all(
     }
 }
 
-/// Reads the data extents of `src` once, discarding the bytes: the floor
-/// under any copy.
-pub fn read_extents(src: &Path) -> anyhow::Result<u64> {
+/// Reads the data extents of `src` once, discarding the bytes, on
+/// `threads` threads taking its chunks in turn: the floor under any copy
+/// (one thread), and under a dig, which reads on both cores and scans
+/// what it read (two).
+pub fn read_extents(src: &Path, threads: usize) -> anyhow::Result<u64> {
     let input = File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
     let size = input.metadata()?.len();
     let _ = rustix::fs::fadvise(&input, 0, None, rustix::fs::Advice::Sequential);
-    // Aligned like sparsecp's buffers: a misaligned one slows the kernel's
-    // copy several times over (see copy_engine::buffer).
-    let mut buf = copy_engine::AlignedBuf::new(CHUNK as usize);
-    let mut total = 0;
-    for (offset, length) in data_extents(&input, size)? {
-        let mut pos = offset;
-        while pos < offset + length {
-            let want = (offset + length - pos).min(CHUNK) as usize;
-            let n = input
-                .read_at(&mut buf[..want], pos)
-                .with_context(|| format!("read at {pos} failed"))?;
-            if n == 0 {
-                bail!("{} ended early at {pos}", src.display());
+    let chunks: Vec<(u64, usize)> = data_extents(&input, size)?
+        .into_iter()
+        .flat_map(|(offset, length)| {
+            (offset..offset + length)
+                .step_by(CHUNK as usize)
+                .map(move |at| (at, (offset + length - at).min(CHUNK) as usize))
+        })
+        .collect();
+    let threads = threads.max(1);
+    let read_every = |first: usize| -> anyhow::Result<u64> {
+        // Aligned like sparsecp's buffers: a misaligned one slows the
+        // kernel's copy several times over (see copy_engine::buffer).
+        let mut buf = copy_engine::AlignedBuf::new(CHUNK as usize);
+        let mut total = 0;
+        for &(at, want) in chunks.iter().skip(first).step_by(threads) {
+            let mut done = 0;
+            while done < want {
+                let pos = at + done as u64;
+                let n = input
+                    .read_at(&mut buf[..want - done], pos)
+                    .with_context(|| format!("read at {pos} failed"))?;
+                if n == 0 {
+                    bail!("{} ended early at {pos}", src.display());
+                }
+                done += n;
             }
-            pos += n as u64;
-            total += n as u64;
+            total += want as u64;
         }
-    }
-    Ok(total)
+        Ok(total)
+    };
+    std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads)
+            .map(|k| scope.spawn(move || read_every(k)))
+            .collect();
+        let mut total = read_every(0)?;
+        for other in others {
+            total += other.join().expect("a reader panicked")?;
+        }
+        Ok(total)
+    })
 }
 
 /// Bytes per `pwrite` of [`write_extents`]: the chunk sparsecp's copy

@@ -45,9 +45,13 @@ enum Helper {
     /// copy_file_range the data extents of SRC into a new DST.
     #[command(name = "limit-copy", hide = true)]
     Copy { src: PathBuf, dst: PathBuf },
-    /// Read the data extents of SRC once.
+    /// Read the data extents of SRC once, on THREADS threads.
     #[command(name = "limit-read", hide = true)]
-    Read { src: PathBuf },
+    Read {
+        src: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
     /// Write as many bytes as SRC's data extents hold, at the same offsets,
     /// into a new DST from one buffer in memory.
     #[command(name = "limit-write", hide = true)]
@@ -75,8 +79,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::limit::copy_extents(&src, &dst)?;
             return Ok(ExitCode::SUCCESS);
         }
-        Some(Helper::Read { src }) => {
-            bench::limit::read_extents(&src)?;
+        Some(Helper::Read { src, threads }) => {
+            bench::limit::read_extents(&src, threads)?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(Helper::Write { src, dst }) => {

@@ -41,7 +41,7 @@ pub fn warm_input(path: &Path) -> anyhow::Result<()> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
     if !meta.file_type().is_block_device() {
-        crate::limit::read_extents(path)?;
+        crate::limit::read_extents(path, 1)?;
         return Ok(());
     }
     let mut device =

@@ -161,8 +161,8 @@ pub fn build_fragmented(path: &Path) -> anyhow::Result<FileFacts> {
 pub enum ExtentPattern {
     /// 4 KiB of data every 8 KiB.
     Stride,
-    /// 4 or 8 KiB of data, then a hole of 4 to 128 KiB (so about half the
-    /// gaps exceed the copy's 64 KiB merge gap), from a seeded generator.
+    /// 4 or 8 KiB of data, then a hole of 4 to 128 KiB (one in 16 within
+    /// the copy's 8 KiB merge gap), from a seeded generator.
     Random,
 }
 

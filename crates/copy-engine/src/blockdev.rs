@@ -224,6 +224,7 @@ fn hole_list<'a>(
 ) -> Box<dyn Iterator<Item = Result<(u64, u64), Error>> + 'a> {
     match holes {
         Ranges::Listed(list) => Box::new(list.iter().map(|&h| Ok(h))),
+        Ranges::Packed(list) => Box::new(list.iter().map(Ok)),
         Ranges::Walk { .. } => {
             let mut pos = 0;
             let mut data = crate::layout::walk(src, 0, size);

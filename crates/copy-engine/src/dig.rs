@@ -119,7 +119,7 @@ pub(crate) fn punch_zero_blocks(
             Reads::Walk {
                 merge_gap: Some(mover::MERGE_GAP),
             },
-            Reads::Listed,
+            Reads::Packed,
         ),
         size: layout.size,
     };

@@ -38,6 +38,7 @@ mod mounts;
 mod mover;
 pub mod offload;
 mod options;
+pub mod packed;
 pub mod plan;
 mod progress;
 mod report;

@@ -11,6 +11,7 @@
 //! (`tests/plans.rs`).
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -18,6 +19,7 @@ use crate::human::human_bytes;
 use crate::layout::{Counted, Layout, SourceKind};
 use crate::mover;
 use crate::options::{CopyOptions, HoleMode, ReflinkMode, SparseMode};
+use crate::packed::PackedRanges;
 use crate::report::{Method, Shape};
 
 /// What the destination filesystem is known to do, gathered once before
@@ -270,10 +272,15 @@ pub enum Ranges {
     /// These `(offset, length)` ranges, in order: the source's layout
     /// listed all its extents.
     Listed(Vec<(u64, u64)>),
+    /// The source's merged data ranges as its layout counted them past
+    /// [`crate::layout::KEPT`] extents, packed (a few bytes each, a million
+    /// in a few MiB): read without walking the source again.
+    Packed(Arc<PackedRanges>),
     /// Every data extent of the source, found by walking SEEK_DATA and
     /// SEEK_HOLE as the bytes move: a source of more extents than a layout
     /// keeps ([`crate::layout::KEPT`]), whose list would cost memory in
-    /// proportion (24 MB at a million extents). With `merge_gap`, extents
+    /// proportion (24 MB at a million extents), read unmerged or with more
+    /// merged ranges than it packs ([`crate::layout::MERGED_KEPT`]). With `merge_gap`, extents
     /// closer than that are read as one range, as [`Ranges::Listed`] ones
     /// are merged.
     Walk {
@@ -296,6 +303,7 @@ impl Ranges {
     pub fn count(&self) -> u64 {
         match self {
             Ranges::Listed(r) => r.len() as u64,
+            Ranges::Packed(r) => r.len(),
             Ranges::Walk { count, .. } => *count,
         }
     }
@@ -304,6 +312,7 @@ impl Ranges {
     pub fn bytes(&self) -> u64 {
         match self {
             Ranges::Listed(r) => r.iter().map(|r| r.1).sum(),
+            Ranges::Packed(r) => r.iter().map(|r| r.1).sum(),
             Ranges::Walk { bytes, .. } => *bytes,
         }
     }
@@ -475,7 +484,9 @@ fn sequential(layout: &Layout) -> CopyPlan {
 fn device_plan(layout: &Layout, device: &DeviceFacts, opts: &CopyOptions) -> CopyPlan {
     let ranges = extent_ranges(layout, false);
     let holes = match &ranges {
-        Ranges::Listed(data) => Ranges::Listed(hole_ranges(data, layout.size)),
+        Ranges::Listed(data) => Ranges::Listed(hole_ranges(data.iter().copied(), layout.size)),
+        // Not planned (unmerged ranges are never packed), but as exact.
+        Ranges::Packed(data) => Ranges::Listed(hole_ranges(data.iter(), layout.size)),
         // The gaps of the same walk: one more than the data extents at
         // most, the bytes they leave.
         Ranges::Walk { count, bytes, .. } => Ranges::Walk {
@@ -517,10 +528,10 @@ fn device_plan(layout: &Layout, device: &DeviceFacts, opts: &CopyOptions) -> Cop
 }
 
 /// The gaps between `ranges` (sorted, disjoint) up to `size`.
-fn hole_ranges(ranges: &[(u64, u64)], size: u64) -> Vec<(u64, u64)> {
+fn hole_ranges(ranges: impl IntoIterator<Item = (u64, u64)>, size: u64) -> Vec<(u64, u64)> {
     let mut holes = Vec::new();
     let mut pos = 0;
-    for &(offset, length) in ranges {
+    for (offset, length) in ranges {
         if offset > pos {
             holes.push((pos, offset - pos));
         }
@@ -601,9 +612,9 @@ fn data_plan(layout: &Layout, facts: &FsFacts, opts: &CopyOptions) -> CopyPlan {
 }
 
 /// The source's data extents as ranges, extents closer than the merge gap
-/// read as one if `merge`: listed when the layout lists them all (or, when
-/// merging, its merged ranges), else a walk with the counts the layout
-/// gathered.
+/// read as one if `merge`: listed when the layout lists them all, its
+/// packed merged ranges when merging and it kept them, else a walk with
+/// the counts the layout gathered.
 fn extent_ranges(layout: &Layout, merge: bool) -> Ranges {
     match &layout.counted {
         None => {
@@ -621,7 +632,7 @@ fn extent_ranges(layout: &Layout, merge: bool) -> Ranges {
         Some(Counted {
             merged: Some(merged),
             ..
-        }) if merge => Ranges::Listed(merged.clone()),
+        }) if merge => Ranges::Packed(Arc::clone(merged)),
         Some(c) => Ranges::Walk {
             merge_gap: merge.then_some(mover::MERGE_GAP),
             count: if merge { c.merged_ranges } else { c.extents },
@@ -680,6 +691,11 @@ impl CopyPlan {
         )?;
         match self.ranges {
             Ranges::Listed(_) => writeln!(f)?,
+            Ranges::Packed(_) => writeln!(
+                f,
+                ", as the layout's walk found them (gaps under {} merged)",
+                human_bytes(mover::MERGE_GAP)
+            )?,
             Ranges::Walk { merge_gap, .. } => writeln!(
                 f,
                 ", walked with SEEK_DATA/SEEK_HOLE as they are read{}",
@@ -722,7 +738,7 @@ impl CopyPlan {
                 (HoleMethod::WriteZeros, _) => format!("by {}", fill.method),
             };
             let ranges = match fill.ranges {
-                Ranges::Listed(_) => format!("{} ranges", fill.ranges.count()),
+                Ranges::Listed(_) | Ranges::Packed(_) => format!("{} ranges", fill.ranges.count()),
                 Ranges::Walk { count, .. } => format!("up to {count} ranges, walked"),
             };
             writeln!(

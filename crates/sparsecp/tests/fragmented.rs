@@ -1,11 +1,12 @@
 //! Fragmented sources: a VM image after months of use holds 10^5 to 10^6
 //! data extents, more than a layout lists (`copy_engine::layout::KEPT`),
 //! so copy, verify, dig and inspect count them, then read the merged ranges
-//! the count kept or walk them again as they go. Checked here on ext4 at
-//! 70,000 extents of 4 KiB between 4 KiB holes (one merged range), then
-//! with 80,000 more between 64 KiB holes (too many merged ranges to keep:
-//! walked): content, holes and counts right, and peak memory (the child's
-//! maxrss, from GNU time) within 16 MiB and not growing with the extents.
+//! the count kept (packed, a few bytes each) or walk them again as they
+//! go. Checked here on ext4 at 70,000 extents of 4 KiB between 4 KiB holes
+//! (one merged range), then with 80,000 more between 64 KiB holes (80,001
+//! ranges, kept packed; the device copy and the pipe, unmerged, walk):
+//! content, holes and counts right, and peak memory (the child's maxrss,
+//! from GNU time) within 16 MiB and not growing with the extents.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -255,10 +256,9 @@ fn many_extents_copy_verify_dig_and_inspect_in_bounded_memory() {
         assert!(*b <= RSS_BOUND, "{cmd}: {b} bytes at {large} extents");
         // Listing 80,000 more extents would take 24 bytes each (1.9 MB),
         // their ranges 16 more; a walk takes nothing more. What may grow is
-        // the bounded list of merged ranges a counted layout keeps while
-        // there are at most `KEPT` (65,536 of 16 bytes: 1 MiB, plus the
-        // 512 KiB it was copied from when it last doubled): the second
-        // round's 80,001 ranges fill it before it is given up.
+        // the bounded list of merged ranges a counted layout keeps, packed
+        // (`layout::MERGED_KEPT`): the second round's 80,001 ranges take
+        // 5 bytes each (a 60 KiB gap, a 4 KiB length), 400 KB.
         assert!(
             *b < a + 2 * MIB,
             "{cmd}: peak RSS grew from {a} to {b} bytes with the extent count"

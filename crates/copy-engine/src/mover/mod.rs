@@ -23,6 +23,7 @@ use std::path::Path;
 
 use crate::error::{Error, IoContext};
 use crate::layout::{self, DataExtents};
+use crate::packed::PackedRanges;
 pub(crate) use crate::plan::WriteMode;
 use crate::progress::{Cancel, Progress};
 use crate::zero;
@@ -67,6 +68,8 @@ pub(crate) fn coalesce(ranges: &[(u64, u64)], max_gap: u64) -> Vec<(u64, u64)> {
 pub(crate) enum Reads<'a> {
     /// These `(offset, length)` ranges.
     Listed(&'a [(u64, u64)]),
+    /// These, packed.
+    Packed(&'a PackedRanges),
     /// Every data extent of the file, walked with SEEK_DATA/SEEK_HOLE as
     /// the readers need them; extents closer than `merge_gap` are read as
     /// one range, as [`coalesce`] merges listed ones.
@@ -78,6 +81,7 @@ impl<'a> Reads<'a> {
     pub(crate) fn of(ranges: &'a crate::plan::Ranges) -> Reads<'a> {
         match ranges {
             crate::plan::Ranges::Listed(r) => Reads::Listed(r),
+            crate::plan::Ranges::Packed(r) => Reads::Packed(r),
             crate::plan::Ranges::Walk { merge_gap, .. } => Reads::Walk {
                 merge_gap: *merge_gap,
             },
@@ -146,6 +150,7 @@ impl Job<'_> {
 /// The ranges of a [`Reads`] one at a time, `(start, end)`.
 enum RangeIter<'a> {
     Listed(std::slice::Iter<'a, (u64, u64)>),
+    Packed(crate::packed::Iter<'a>),
     Walk {
         extents: DataExtents<'a>,
         merge_gap: Option<u64>,
@@ -160,6 +165,7 @@ impl Iterator for RangeIter<'_> {
     fn next(&mut self) -> Option<std::io::Result<(u64, u64)>> {
         match self {
             RangeIter::Listed(it) => it.next().map(|&(start, len)| Ok((start, start + len))),
+            RangeIter::Packed(it) => it.next().map(|(start, len)| Ok((start, start + len))),
             RangeIter::Walk {
                 extents,
                 merge_gap,
@@ -206,6 +212,7 @@ impl<'a> Pieces<'a> {
     ) -> Pieces<'a> {
         let ranges = match reads {
             Reads::Listed(r) => RangeIter::Listed(r.iter()),
+            Reads::Packed(r) => RangeIter::Packed(r.iter()),
             Reads::Walk { merge_gap } => RangeIter::Walk {
                 extents: layout::walk(file, 0, size),
                 merge_gap,
@@ -221,14 +228,21 @@ impl<'a> Pieces<'a> {
     }
 }
 
-impl Iterator for Pieces<'_> {
-    type Item = Result<(u64, usize), Error>;
+impl Pieces<'_> {
+    /// The next piece if it is at most `room` bytes long; else `None`, and
+    /// the piece stays next.
+    pub(crate) fn next_within(&mut self, room: usize) -> Option<Result<(u64, usize), Error>> {
+        self.take(room as u64)
+    }
 
-    fn next(&mut self) -> Option<Result<(u64, usize), Error>> {
+    fn take(&mut self, room: u64) -> Option<Result<(u64, usize), Error>> {
         loop {
             match self.current {
                 Some((pos, end)) if pos < end => {
                     let want = ((pos / self.chunk + 1) * self.chunk).min(end) - pos;
+                    if want > room {
+                        return None;
+                    }
                     self.current = Some((pos + want, end));
                     return Some(Ok((pos, want as usize)));
                 }
@@ -238,6 +252,14 @@ impl Iterator for Pieces<'_> {
                 },
             }
         }
+    }
+}
+
+impl Iterator for Pieces<'_> {
+    type Item = Result<(u64, usize), Error>;
+
+    fn next(&mut self) -> Option<Result<(u64, usize), Error>> {
+        self.take(u64::MAX)
     }
 }
 

@@ -45,11 +45,11 @@ pub(crate) fn move_sparse(
     dst: &File,
     job: &Job<'_>,
 ) -> Result<Moved, Error> {
-    // A walked source is large by construction (past `layout::KEPT`
-    // extents); only listed ranges can be small.
+    // A walked or packed source is large by construction (past
+    // `layout::KEPT` extents); only listed ranges can be small.
     let small = match reads {
         Reads::Listed(ranges) => ranges.iter().map(|&(_, len)| len).sum::<u64>() <= INLINE_MOVE,
-        Reads::Walk { .. } => false,
+        Reads::Packed(_) | Reads::Walk { .. } => false,
     };
     let pieces = Mutex::new(Pieces::new(file, reads, size, COPY_CHUNK, job.src_path));
     let stop = AtomicBool::new(false);
@@ -93,8 +93,17 @@ pub(crate) fn move_sparse(
     }
 }
 
-/// One worker of [`move_sparse`]: takes chunks until none are left or
-/// another worker failed. An error comes with the offset of its chunk.
+/// One worker of [`move_sparse`]: takes batches of pieces until none are
+/// left or another worker failed. An error comes with the offset of its
+/// piece.
+///
+/// A batch is as many pieces as fit in the worker's buffer (one, for a
+/// source of large extents): all are read, then all written, so that a
+/// fragmented source's small extents take the destination's inode lock in
+/// one burst per batch instead of handing it over to the other worker at
+/// every few KiB. Measured warm on ext4, 10^5 extents of 4-8 KiB between
+/// random 4-128 KiB holes: piece by piece, 38% of the copy's samples were
+/// the two workers spinning on that lock (`rwsem_spin_on_owner`).
 fn worker(
     file: &File,
     size: u64,
@@ -105,40 +114,50 @@ fn worker(
 ) -> Result<Moved, (u64, Error)> {
     let mut buf = AlignedBuf::new(COPY_CHUNK);
     let mut runs = Vec::new();
+    let mut batch = Vec::new();
     let mut moved = Moved {
         whole_blocks: true,
         ..Moved::default()
+    };
+    let fail = |at: u64, e: Error| {
+        stop.store(true, Ordering::Relaxed);
+        (at, e)
     };
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(moved);
         }
-        let piece = pieces
-            .lock()
-            .expect("no worker panics holding the plan")
-            .next();
-        let (pos, len) = match piece {
-            None => return Ok(moved),
-            Some(Ok(piece)) => piece,
-            Some(Err(e)) => {
-                stop.store(true, Ordering::Relaxed);
-                // Offsets below this one were all handed out already.
-                return Err((u64::MAX, e));
+        batch.clear();
+        {
+            let mut pieces = pieces.lock().expect("no worker panics holding the plan");
+            let mut room = COPY_CHUNK;
+            // Every piece fits an empty buffer.
+            while let Some(piece) = pieces.next_within(room) {
+                // Offsets below a walk's failure were all handed out already.
+                let (pos, len) = piece.map_err(|e| fail(u64::MAX, e))?;
+                batch.push((pos, len));
+                room -= len;
             }
-        };
-        let step = step(file, size, &mut buf[..len], pos, &mut runs, dst, job);
-        match step {
-            Ok(data) => {
-                moved.whole_blocks &= covers_whole_blocks(&runs, pos, size, job.dst_block);
-                moved.read += len as u64;
-                moved.written += data;
-                moved.zero_skipped += len as u64 - data;
-                job.progress.advance(len as u64);
-            }
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                return Err((pos, e));
-            }
+        }
+        if batch.is_empty() {
+            return Ok(moved);
+        }
+        let mut at = 0;
+        for &(pos, len) in &batch {
+            read_piece(file, size, &mut buf[at..at + len], pos, job).map_err(|e| fail(pos, e))?;
+            at += len;
+        }
+        let mut at = 0;
+        for &(pos, len) in &batch {
+            let piece = &buf[at..at + len];
+            split_runs(piece, job.zero_block, &mut runs);
+            let data = write_runs(piece, pos, &runs, dst, job).map_err(|e| fail(pos, e))?;
+            moved.whole_blocks &= covers_whole_blocks(&runs, pos, size, job.dst_block);
+            moved.read += len as u64;
+            moved.written += data;
+            moved.zero_skipped += len as u64 - data;
+            job.progress.advance(len as u64);
+            at += len;
         }
     }
 }
@@ -152,29 +171,36 @@ fn covers_whole_blocks(runs: &[(usize, usize)], pos: u64, size: u64, block: u64)
     })
 }
 
-/// Reads the chunk at `pos` into `buf`, and writes its data runs (all of
-/// it without a zero scan). Returns the bytes written.
-fn step(
+/// Reads the piece at `pos` into `buf` (all of it).
+fn read_piece(
     file: &File,
     size: u64,
     buf: &mut [u8],
     pos: u64,
-    runs: &mut Vec<(usize, usize)>,
-    dst: &File,
     job: &Job<'_>,
-) -> Result<u64, Error> {
+) -> Result<(), Error> {
     if job.cancel.is_cancelled() {
         return Err(job.interrupted());
     }
     match read_exact_at(file, buf, pos, size, job.src_path) {
-        Err(_) if job.cancel.is_cancelled() => return Err(job.interrupted()),
-        read => read?,
-    };
-    split_runs(buf, job.zero_block, runs);
+        Err(_) if job.cancel.is_cancelled() => Err(job.interrupted()),
+        read => read.map(drop),
+    }
+}
+
+/// Writes the data `runs` of `piece` (read at `pos`). Returns the bytes
+/// written.
+fn write_runs(
+    piece: &[u8],
+    pos: u64,
+    runs: &[(usize, usize)],
+    dst: &File,
+    job: &Job<'_>,
+) -> Result<u64, Error> {
     let mut written = 0;
-    for &(start, len) in runs.iter() {
+    for &(start, len) in runs {
         let at = pos + start as u64;
-        dst.write_all_at(&buf[start..start + len], at)
+        dst.write_all_at(&piece[start..start + len], at)
             .at(job.dst_path, &format!("write at offset {at}"))?;
         written += len as u64;
     }

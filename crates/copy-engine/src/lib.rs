@@ -3,7 +3,8 @@
 //!
 //! The pieces, in the order data flows through them:
 //! - [`layout`]: where a file keeps its data (SEEK_DATA/SEEK_HOLE, FIEMAP),
-//!   walked lazily; past [`layout::KEPT`] extents only counted, not listed.
+//!   walked lazily; past [`layout::KEPT`] extents only counted, not listed,
+//!   their merged ranges kept [`packed`] at a few bytes each.
 //! - [`plan`]: decides a copy up front ([`CopyPlan`]: clone, offload,
 //!   sparse workers, ring or sequential; ranges, space, holes), a pure
 //!   function of the layout, the options and the destination's facts.

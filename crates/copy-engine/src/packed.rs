@@ -83,15 +83,6 @@ impl serde::Serialize for PackedRanges {
     }
 }
 
-impl<'a> IntoIterator for &'a PackedRanges {
-    type Item = (u64, u64);
-    type IntoIter = Iter<'a>;
-
-    fn into_iter(self) -> Iter<'a> {
-        self.iter()
-    }
-}
-
 /// The ranges of a [`PackedRanges`], `(offset, length)`.
 #[derive(Debug, Clone)]
 pub struct Iter<'a> {

@@ -280,9 +280,9 @@ pub enum Ranges {
     /// SEEK_HOLE as the bytes move: a source of more extents than a layout
     /// keeps ([`crate::layout::KEPT`]), whose list would cost memory in
     /// proportion (24 MB at a million extents), read unmerged or with more
-    /// merged ranges than it packs ([`crate::layout::MERGED_KEPT`]). With `merge_gap`, extents
-    /// closer than that are read as one range, as [`Ranges::Listed`] ones
-    /// are merged.
+    /// merged ranges than it packs ([`crate::layout::MERGED_KEPT`]). With
+    /// `merge_gap`, extents closer than that are read as one range, as
+    /// [`Ranges::Listed`] ones are merged.
     Walk {
         /// Read extents closer than this as one range.
         merge_gap: Option<u64>,

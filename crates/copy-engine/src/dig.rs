@@ -3,11 +3,10 @@
 //! to the filesystem. The content never changes; only allocation does.
 //!
 //! A pass of its own, for `sparsecp dig` and for a cloned copy made with
-//! `--sparse always`: the reader/writer ring (`mover::ring`) reads the
-//! data extents with two readers and zero-scans them, and the consumer
-//! here punches the zero runs instead of writing anything. Then FIEMAP's
-//! unwritten extents, which SEEK_DATA calls holes but which stay
-//! allocated, are punched too.
+//! `--sparse always`: two workers share the data extents' chunks
+//! (`mover::Pieces`); each reads a chunk, zero-scans it and punches its
+//! zero runs itself. Then FIEMAP's unwritten extents, which SEEK_DATA
+//! calls holes but which stay allocated, are punched too.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::MetadataExt;
@@ -16,8 +15,11 @@ use std::time::Instant;
 
 use crate::error::{Error, IoContext};
 use crate::layout::{Layout, SourceKind};
-use crate::mover::ring::{self, Chunk};
-use crate::mover::{self, Job, Reads, Source};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use crate::buffer::AlignedBuf;
+use crate::mover::{self, read_piece, split_runs, Job, Pieces, Reads};
 use crate::progress::{Cancel, Progress};
 use crate::report::DigReport;
 use crate::sys;
@@ -32,10 +34,16 @@ const DIG_CHUNK: usize = 1 << 20;
 // (alternated, 3 rounds), and slower than pread in 256 KiB chunks (each
 // munmap's TLB shootdown interrupts the other core); for that, another
 // process truncating the file mid-dig would kill the dig with SIGBUS.
-/// Readers of a dig: its consumer is nearly idle (a punch per zero run),
-/// so two readers share the pread and the zero scan and keep both cores
-/// busy.
-const READERS: usize = 2;
+
+/// Workers of a dig, one per core of the CI machine. Each punches its own
+/// zero runs: a punch holds the inode lock, but reading cached pages does
+/// not take it, so one worker reads while the other punches. Measured warm
+/// on a fresh dense 3 GiB ext2 image (2 GB of data) on ext4, 7 alternated
+/// rounds: 274 ms median, against 356 ms for two readers handing their
+/// chunks to a third thread that punched (11% of that dig's samples were
+/// the hand-offs' futex calls); `fallocate --dig-holes` took 662 ms. Chunks
+/// of 256 KiB to 2 MiB took within 10% of each other.
+const WORKERS: usize = 2;
 
 /// Punches every all-zero filesystem block of the file at `path` out
 /// (`PUNCH_HOLE | KEEP_SIZE`) and reports the allocation given back.
@@ -99,39 +107,70 @@ pub(crate) fn punch_zero_blocks(
         progress,
         cancel,
     };
-    let mut punches = Punches {
-        file,
-        path,
-        pending: None,
-        tail: layout.size,
-        block,
-        punched: 0,
-    };
     sys::advise_sequential(file);
     progress.start("dig", layout.data_bytes());
     // Small holes between extents read as zeros; punching them again is a
-    // no-op, and far cheaper than a hand-off per small extent.
+    // no-op, and far cheaper than a piece per small extent.
     // The layout's merged ranges when it kept them, else a second walk.
     let merged = layout.counted.as_ref().and_then(|c| c.merged.as_deref());
-    let source = Source::Ranges {
-        file,
-        reads: merged.map_or(
-            Reads::Walk {
-                merge_gap: Some(mover::MERGE_GAP),
-            },
-            Reads::Packed,
-        ),
-        size: layout.size,
-    };
-    let dug = ring::run(source, DIG_CHUNK, READERS, &job, &mut |chunk| {
-        punches.take(chunk)?;
-        progress.advance(chunk.len as u64);
-        Ok(())
-    })
-    .and_then(|_| punches.flush());
+    let reads = merged.map_or(
+        Reads::Walk {
+            merge_gap: Some(mover::MERGE_GAP),
+        },
+        Reads::Packed,
+    );
+    let pieces = Mutex::new(Pieces::new(file, reads, layout.size, DIG_CHUNK, path));
+    let dug = mover::run_workers(WORKERS, |stop| {
+        worker(file, layout.size, block, &pieces, &job, stop)
+    });
     progress.finish();
-    dug?;
+    let punched = dug?.into_iter().sum();
     free_unwritten(file, path, layout.size)?;
+    Ok(punched)
+}
+
+/// One worker of a dig: takes chunks until none are left or another worker
+/// failed, reads each, zero-scans it and punches its zero runs. Returns
+/// the bytes punched; an error comes with the offset of its chunk.
+fn worker(
+    file: &File,
+    size: u64,
+    block: u64,
+    pieces: &Mutex<Pieces<'_>>,
+    job: &Job<'_>,
+    stop: &AtomicBool,
+) -> Result<u64, (u64, Error)> {
+    let mut buf = AlignedBuf::new(DIG_CHUNK);
+    let mut runs = Vec::new();
+    let mut punches = Punches {
+        file,
+        path: job.dst_path,
+        pending: None,
+        tail: size,
+        block,
+        punched: 0,
+    };
+    let fail = |at: u64, e: Error| {
+        stop.store(true, Ordering::Relaxed);
+        (at, e)
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let piece = pieces
+            .lock()
+            .expect("no worker panics holding the plan")
+            .next();
+        let Some(piece) = piece else { break };
+        // Offsets below a walk's failure were all handed out already.
+        let (pos, len) = piece.map_err(|e| fail(u64::MAX, e))?;
+        let chunk = &mut buf[..len];
+        read_piece(file, size, chunk, pos, job).map_err(|e| fail(pos, e))?;
+        split_runs(chunk, job.zero_block, &mut runs);
+        punches.take(pos, len, &runs).map_err(|e| fail(pos, e))?;
+        job.progress.advance(len as u64);
+    }
+    // What is pending lies past every chunk this worker took.
+    let last = punches.pending.map_or(size, |(offset, _)| offset);
+    punches.flush().map_err(|e| fail(last, e))?;
     Ok(punches.punched)
 }
 
@@ -151,14 +190,15 @@ struct Punches<'a> {
 }
 
 impl Punches<'_> {
-    /// Queues the gaps between `chunk`'s data runs (its all-zero blocks).
-    fn take(&mut self, chunk: &Chunk) -> Result<(), Error> {
-        let mut at = chunk.offset;
-        for &(start, len) in chunk.runs.iter().chain([(chunk.len, 0)].iter()) {
-            let run = chunk.offset + start as u64;
+    /// Queues the gaps between the data `runs` of the `len` bytes at
+    /// `offset` (its all-zero blocks).
+    fn take(&mut self, offset: u64, len: usize, runs: &[(usize, usize)]) -> Result<(), Error> {
+        let mut at = offset;
+        for &(start, n) in runs.iter().chain([(len, 0)].iter()) {
+            let run = offset + start as u64;
             self.add(at, run - at)?;
             self.punched += run - at;
-            at = run + len as u64;
+            at = run + n as u64;
         }
         Ok(())
     }

@@ -151,7 +151,7 @@ pub enum WriteMode {
 pub enum Mover {
     /// Two read-scan-`pwrite` workers: sparse writes from a seekable source.
     SparseWorkers,
-    /// Readers and a writer joined by a ring of buffers: dense and
+    /// A reader and a writer joined by a ring of buffers: dense and
     /// sequential writes (which need their chunks in order) and streams.
     Ring,
 }

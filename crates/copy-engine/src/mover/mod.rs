@@ -5,12 +5,12 @@
 //! - [`sparse`]: positional sparse writes into a fresh regular file (the
 //!   install's case): two workers, each reading, zero-scanning and writing
 //!   its own chunks.
-//! - [`ring`]: reader threads and one consumer joined by a small ring of
-//!   page-aligned buffers. The copy's consumer ([`write`]) writes dense or
-//!   sequential bytes (and sparse ones from a stream); `dig` plugs in a
-//!   consumer that punches instead.
+//! - [`ring`]: a reader thread and one consumer joined by a small ring of
+//!   page-aligned buffers; its consumer ([`write`]) writes dense or
+//!   sequential bytes (and sparse ones from a stream).
 //!
-//! This module holds what they share: the job, the chunk plan, and reading.
+//! This module holds what they share (and `dig` shares too): the job, the
+//! chunk plan, reading, and running workers side by side.
 
 pub(crate) mod ring;
 pub(crate) mod sparse;
@@ -20,6 +20,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use crate::error::{Error, IoContext};
 use crate::layout::{self, DataExtents};
@@ -263,6 +264,41 @@ impl Iterator for Pieces<'_> {
     }
 }
 
+/// Runs `work` on `n` threads at once and gathers what each returned.
+/// Every worker gets the same stop flag: a failing worker sets it and the
+/// others stop at their next piece. A failure comes with the offset it
+/// happened at; of several, the one at the lowest offset is returned, so
+/// the error does not depend on timing.
+pub(crate) fn run_workers<T: Send>(
+    n: usize,
+    work: impl Fn(&AtomicBool) -> Result<T, (u64, Error)> + Sync,
+) -> Result<Vec<T>, Error> {
+    let stop = AtomicBool::new(false);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..n).map(|_| s.spawn(|| work(&stop))).collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker thread panicked"))
+            .collect()
+    });
+    let mut done = Vec::with_capacity(n);
+    let mut first_error: Option<(u64, Error)> = None;
+    for result in results {
+        match result {
+            Ok(t) => done.push(t),
+            Err((at, e)) => {
+                if first_error.as_ref().is_none_or(|(first, _)| at < *first) {
+                    first_error = Some((at, e));
+                }
+            }
+        }
+    }
+    match first_error {
+        Some((_, e)) => Err(e),
+        None => Ok(done),
+    }
+}
+
 /// The data runs of `buf` into `runs`: its non-zero blocks of `zero_block`
 /// bytes, or all of it without a zero scan.
 pub(crate) fn split_runs(buf: &[u8], zero_block: Option<usize>, runs: &mut Vec<(usize, usize)>) {
@@ -305,6 +341,24 @@ pub(crate) fn read_exact_at(
         }
     }
     Ok(done)
+}
+
+/// Reads the piece at `pos` into `buf` (all of it); a read given up
+/// because of the cancel is an interruption.
+pub(crate) fn read_piece(
+    file: &File,
+    size: u64,
+    buf: &mut [u8],
+    pos: u64,
+    job: &Job<'_>,
+) -> Result<(), Error> {
+    if job.cancel.is_cancelled() {
+        return Err(job.interrupted());
+    }
+    match read_exact_at(file, buf, pos, size, job.src_path) {
+        Err(_) if job.cancel.is_cancelled() => Err(job.interrupted()),
+        read => read.map(drop),
+    }
 }
 
 /// After a read of `len` bytes at `offset` failed, finds the first 512-byte

@@ -1,26 +1,22 @@
-//! The reader/writer ring: reader threads fill page-aligned buffers from
-//! the source (and split them into data runs), one consumer on the
+//! The reader/writer ring: a reader thread fills page-aligned buffers from
+//! the source (and splits them into data runs), one consumer on the
 //! calling thread takes them in turn, so reading and zero-scanning one
-//! chunk overlaps with writing the previous one. Chunks come back to the
-//! readers through a second channel, so peak memory is `RING` chunks.
+//! chunk overlaps with writing the previous one. Chunks arrive in file
+//! order, which dense and sequential writes need, and go back to the
+//! reader through a second channel, so peak memory is `RING` chunks.
 //!
-//! The ring does not know what the consumer does with a chunk: a copy
-//! writes it (`super::write`), a dig punches its zero runs (`crate::dig`).
-//! With one reader chunks arrive in file order, which dense and
-//! sequential writes need; a dig, whose consumer is nearly idle, reads
-//! with two.
+//! The ring does not know what the consumer does with a chunk; a copy's
+//! writes it (`super::write`).
 
 use std::fs::File;
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Mutex;
 
 use super::{read_exact_at, read_full, split_runs, Job, Pieces, Source};
 use crate::buffer::AlignedBuf;
 use crate::error::Error;
 
-/// Buffers in the ring (peak memory is `RING` chunks: 512 KiB for a copy,
-/// 4 MiB for a dig).
+/// Buffers in the ring (peak memory is `RING` chunks: 512 KiB for a copy).
 const RING: usize = 4;
 
 /// A filled buffer on its way to the consumer.
@@ -34,7 +30,7 @@ pub(crate) struct Chunk {
     pub runs: Vec<(usize, usize)>,
 }
 
-/// What the readers of a ring did.
+/// What the reader of a ring did.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct ReadSide {
     /// Bytes read from the source.
@@ -43,13 +39,12 @@ pub(crate) struct ReadSide {
     pub end: u64,
 }
 
-/// Runs `readers` reader threads over `src` in chunks of `chunk_len`
-/// bytes, and gives every chunk to `consume` on this thread. The first
-/// error, a reader's or the consumer's, ends the move and is returned.
+/// Runs a reader thread over `src` in chunks of `chunk_len` bytes, and
+/// gives every chunk to `consume` on this thread. The first error, the
+/// reader's or the consumer's, ends the move and is returned.
 pub(crate) fn run(
     src: Source<'_>,
     chunk_len: usize,
-    readers: usize,
     job: &Job<'_>,
     consume: &mut dyn FnMut(&Chunk) -> Result<(), Error>,
 ) -> Result<ReadSide, Error> {
@@ -64,52 +59,26 @@ pub(crate) fn run(
         };
         empty_tx.send(chunk).expect("ring has room");
     }
-    // Shared by the readers, so made outside the scope that joins them.
-    let empty = Mutex::new(empty_rx);
-    let mut shared = match src {
-        Source::Ranges { file, reads, size } => Shared::Ranges {
-            file,
-            size,
-            pieces: Mutex::new(Pieces::new(file, reads, size, chunk_len, job.src_path)),
-        },
-        Source::Stream(reader) => Shared::Stream(reader),
-    };
     std::thread::scope(|s| {
-        let empty = &empty;
-        let spawned: Vec<_> = match &mut shared {
-            Shared::Ranges { file, size, pieces } => {
-                let (file, size, pieces) = (*file, *size, &*pieces);
-                (0..readers)
-                    .map(|_| {
-                        let full = full_tx.clone();
-                        s.spawn(move || read_ranges(file, size, pieces, job, empty, full))
-                    })
-                    .collect()
+        let reader = s.spawn(move || match src {
+            Source::Ranges { file, reads, size } => {
+                let pieces = Pieces::new(file, reads, size, chunk_len, job.src_path);
+                read_ranges(file, size, pieces, job, empty_rx, full_tx)
             }
-            Shared::Stream(reader) => {
-                let full = full_tx.clone();
-                let reader = &mut **reader;
-                vec![s.spawn(move || read_stream(reader, job, empty, full))]
-            }
-        };
-        // The consumer's loop ends once every reader has dropped its sender.
-        drop(full_tx);
+            Source::Stream(reader) => read_stream(reader, job, empty_rx, full_tx),
+        });
+        // The consumer's loop ends once the reader has dropped its sender.
         let consumed = drain(full_rx, empty_tx, consume);
-        let mut read = ReadSide::default();
-        for reader in spawned {
-            let r = reader.join().expect("reader thread panicked");
-            read.read += r.read;
-            read.end = read.end.max(r.end);
-        }
+        let read = reader.join().expect("reader thread panicked");
         // A reader's error reaches the consumer through the ring, so the
         // consumer's result is the move's.
         consumed.map(|()| read)
     })
 }
 
-/// The consumer's side: takes chunks until the readers are done or
+/// The consumer's side: takes chunks until the reader is done or
 /// something failed. Returning drops both channel ends, which stops the
-/// readers.
+/// reader.
 fn drain(
     full: Receiver<Result<Chunk, Error>>,
     empty: SyncSender<Chunk>,
@@ -124,33 +93,19 @@ fn drain(
     Ok(())
 }
 
-/// What the readers share while they run.
-enum Shared<'a> {
-    Ranges {
-        file: &'a File,
-        size: u64,
-        pieces: Mutex<Pieces<'a>>,
-    },
-    Stream(&'a mut (dyn Read + Send)),
-}
-
 /// Takes an empty buffer from the ring, fills it with `fill` and splits it
 /// into data runs; `None` when the ring is closed (the consumer stopped,
 /// with its own error).
 fn fill_chunk(
     job: &Job<'_>,
-    empty: &Mutex<Receiver<Chunk>>,
+    empty: &Receiver<Chunk>,
     offset: u64,
     fill: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
 ) -> Result<Option<Chunk>, Error> {
     if job.cancel.is_cancelled() {
         return Err(job.interrupted());
     }
-    let received = empty
-        .lock()
-        .expect("no reader panics holding the ring")
-        .recv();
-    let Ok(mut chunk) = received else {
+    let Ok(mut chunk) = empty.recv() else {
         return Ok(None);
     };
     let len = match fill(&mut chunk.buf) {
@@ -164,23 +119,19 @@ fn fill_chunk(
     Ok(Some(chunk))
 }
 
-/// One reader of a seekable source: takes pieces until none are left, the
+/// The reader of a seekable source: takes pieces until none are left, the
 /// consumer stops, or a read fails (the error then goes to the consumer).
 fn read_ranges(
     file: &File,
     size: u64,
-    pieces: &Mutex<Pieces<'_>>,
+    mut pieces: Pieces<'_>,
     job: &Job<'_>,
-    empty: &Mutex<Receiver<Chunk>>,
+    empty: Receiver<Chunk>,
     full: SyncSender<Result<Chunk, Error>>,
 ) -> ReadSide {
     let mut read = ReadSide::default();
     loop {
-        let piece = pieces
-            .lock()
-            .expect("no reader panics holding the plan")
-            .next();
-        let (pos, want) = match piece {
+        let (pos, want) = match pieces.next() {
             None => {
                 read.end = size;
                 return read;
@@ -192,7 +143,7 @@ fn read_ranges(
             }
         };
         let fill = |buf: &mut [u8]| read_exact_at(file, &mut buf[..want], pos, size, job.src_path);
-        if hand_over(fill_chunk(job, empty, pos, fill), &full, &mut read).is_none() {
+        if hand_over(fill_chunk(job, &empty, pos, fill), &full, &mut read).is_none() {
             return read;
         }
     }
@@ -202,14 +153,14 @@ fn read_ranges(
 fn read_stream(
     reader: &mut (dyn Read + Send),
     job: &Job<'_>,
-    empty: &Mutex<Receiver<Chunk>>,
+    empty: Receiver<Chunk>,
     full: SyncSender<Result<Chunk, Error>>,
 ) -> ReadSide {
     let mut read = ReadSide::default();
     loop {
         let pos = read.read;
         let fill = |buf: &mut [u8]| read_full(reader, buf, job.src_path, pos);
-        match hand_over(fill_chunk(job, empty, pos, fill), &full, &mut read) {
+        match hand_over(fill_chunk(job, &empty, pos, fill), &full, &mut read) {
             None => return read,
             Some(0) => {
                 read.end = read.read;

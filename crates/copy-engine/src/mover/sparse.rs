@@ -22,7 +22,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use super::{read_exact_at, split_runs, Job, Moved, Pieces, Reads, COPY_CHUNK};
+use super::{read_piece, run_workers, split_runs, Job, Moved, Pieces, Reads, COPY_CHUNK};
 use crate::buffer::AlignedBuf;
 use crate::error::{Error, IoContext};
 
@@ -51,9 +51,8 @@ const BATCH: usize = 2 << 20;
 
 /// The sparse move of `reads` of `file` (which keeps `size` bytes) into
 /// `dst`: [`WORKERS`] threads share the chunk plan, and each reads, scans
-/// and writes its own chunks. The first failing worker stops the others;
-/// of several failures, the one at the lowest offset is reported, so the
-/// error does not depend on timing.
+/// and writes its own chunks. The first failing worker stops the others
+/// (see [`run_workers`]).
 pub(crate) fn move_sparse(
     file: &File,
     reads: Reads<'_>,
@@ -68,46 +67,27 @@ pub(crate) fn move_sparse(
         Reads::Packed(_) | Reads::Walk { .. } => false,
     };
     let pieces = Mutex::new(Pieces::new(file, reads, size, COPY_CHUNK, job.src_path));
-    let stop = AtomicBool::new(false);
     let turn = Mutex::new(());
     if small {
+        let stop = AtomicBool::new(false);
         let moved = worker(file, size, &pieces, dst, job, &stop, &turn).map_err(|(_, e)| e)?;
         return Ok(Moved { end: size, ..moved });
     }
-    let results: Vec<Result<Moved, (u64, Error)>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..WORKERS)
-            .map(|_| s.spawn(|| worker(file, size, &pieces, dst, job, &stop, &turn)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("sparse worker panicked"))
-            .collect()
-    });
+    let moved = run_workers(WORKERS, |stop| {
+        worker(file, size, &pieces, dst, job, stop, &turn)
+    })?;
     let mut total = Moved {
         end: size,
         whole_blocks: true,
         ..Moved::default()
     };
-    let mut first_error: Option<(u64, Error)> = None;
-    for result in results {
-        match result {
-            Ok(m) => {
-                total.read += m.read;
-                total.written += m.written;
-                total.zero_skipped += m.zero_skipped;
-                total.whole_blocks &= m.whole_blocks;
-            }
-            Err((at, e)) => {
-                if first_error.as_ref().is_none_or(|(first, _)| at < *first) {
-                    first_error = Some((at, e));
-                }
-            }
-        }
+    for m in moved {
+        total.read += m.read;
+        total.written += m.written;
+        total.zero_skipped += m.zero_skipped;
+        total.whole_blocks &= m.whole_blocks;
     }
-    match first_error {
-        Some((_, e)) => Err(e),
-        None => Ok(total),
-    }
+    Ok(total)
 }
 
 /// One worker of [`move_sparse`]: takes batches of pieces until none are
@@ -209,21 +189,4 @@ fn covers_whole_blocks(runs: &[(usize, usize)], pos: u64, size: u64, block: u64)
         let (start, end) = (pos + start as u64, pos + (start + len) as u64);
         start % block == 0 && (end % block == 0 || end == size)
     })
-}
-
-/// Reads the piece at `pos` into `buf` (all of it).
-fn read_piece(
-    file: &File,
-    size: u64,
-    buf: &mut [u8],
-    pos: u64,
-    job: &Job<'_>,
-) -> Result<(), Error> {
-    if job.cancel.is_cancelled() {
-        return Err(job.interrupted());
-    }
-    match read_exact_at(file, buf, pos, size, job.src_path) {
-        Err(_) if job.cancel.is_cancelled() => Err(job.interrupted()),
-        read => read.map(drop),
-    }
 }

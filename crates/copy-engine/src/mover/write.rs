@@ -12,8 +12,8 @@ use super::{Job, Moved, Source, WriteMode, COPY_CHUNK};
 use crate::error::{Error, IoContext};
 use crate::sys::{self, WaitError};
 
-/// Copies `src` into `dst` through the ring with one reader (the writes
-/// need their chunks in order).
+/// Copies `src` into `dst` through the ring (its one reader hands the
+/// chunks over in order, as the writes need them).
 pub(crate) fn move_through_ring(
     src: Source<'_>,
     dst: &File,
@@ -27,7 +27,7 @@ pub(crate) fn move_through_ring(
         pos: 0,
         moved: Moved::default(),
     };
-    let read = ring::run(src, COPY_CHUNK, 1, job, &mut |chunk| out.take(chunk))?;
+    let read = ring::run(src, COPY_CHUNK, job, &mut |chunk| out.take(chunk))?;
     if out.dense() {
         if let Some(end) = job.fill_to {
             out.zeros_to(end)?;

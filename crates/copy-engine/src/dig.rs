@@ -11,14 +11,13 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::Instant;
-
-use crate::error::{Error, IoContext};
-use crate::layout::{Layout, SourceKind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use crate::buffer::AlignedBuf;
+use crate::error::{Error, IoContext};
+use crate::layout::{Layout, SourceKind};
 use crate::mover::{self, read_piece, split_runs, Job, Pieces, Reads};
 use crate::progress::{Cancel, Progress};
 use crate::report::DigReport;
@@ -168,7 +167,7 @@ fn worker(
         punches.take(pos, len, &runs).map_err(|e| fail(pos, e))?;
         job.progress.advance(len as u64);
     }
-    // What is pending lies past every chunk this worker took.
+    // The last punch, if it fails, fails at its own offset.
     let last = punches.pending.map_or(size, |(offset, _)| offset);
     punches.flush().map_err(|e| fail(last, e))?;
     Ok(punches.punched)

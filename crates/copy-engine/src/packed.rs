@@ -24,6 +24,8 @@ pub struct PackedRanges {
     packed: u64,
     /// End of the last packed range.
     packed_end: u64,
+    /// Bytes the packed ranges span.
+    packed_span: u64,
     /// The last range, `(offset, end)`, not yet packed.
     open: Option<(u64, u64)>,
 }
@@ -45,6 +47,11 @@ impl PackedRanges {
     /// How many ranges there are.
     pub fn len(&self) -> u64 {
         self.packed + u64::from(self.open.is_some())
+    }
+
+    /// Bytes the ranges span, all lengths added.
+    pub fn span(&self) -> u64 {
+        self.packed_span + self.open.map_or(0, |(offset, end)| end - offset)
     }
 
     /// Whether there are none.
@@ -72,6 +79,7 @@ impl PackedRanges {
             put(&mut self.bytes, end - offset);
             self.packed += 1;
             self.packed_end = end;
+            self.packed_span += end - offset;
         }
     }
 }
@@ -160,6 +168,7 @@ mod tests {
                 }
             }
             prop_assert_eq!(packed.len(), plain.len() as u64);
+            prop_assert_eq!(packed.span(), plain.iter().map(|r| r.1).sum::<u64>());
             prop_assert_eq!(packed.iter().collect::<Vec<_>>(), plain);
         }
     }

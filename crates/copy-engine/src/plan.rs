@@ -312,7 +312,7 @@ impl Ranges {
     pub fn bytes(&self) -> u64 {
         match self {
             Ranges::Listed(r) => r.iter().map(|r| r.1).sum(),
-            Ranges::Packed(r) => r.iter().map(|r| r.1).sum(),
+            Ranges::Packed(r) => r.span(),
             Ranges::Walk { bytes, .. } => *bytes,
         }
     }

@@ -233,15 +233,11 @@ impl Pieces<'_> {
     /// The next piece if it is at most `room` bytes long; else `None`, and
     /// the piece stays next.
     pub(crate) fn next_within(&mut self, room: usize) -> Option<Result<(u64, usize), Error>> {
-        self.take(room as u64)
-    }
-
-    fn take(&mut self, room: u64) -> Option<Result<(u64, usize), Error>> {
         loop {
             match self.current {
                 Some((pos, end)) if pos < end => {
                     let want = ((pos / self.chunk + 1) * self.chunk).min(end) - pos;
-                    if want > room {
+                    if want > room as u64 {
                         return None;
                     }
                     self.current = Some((pos + want, end));
@@ -260,7 +256,7 @@ impl Iterator for Pieces<'_> {
     type Item = Result<(u64, usize), Error>;
 
     fn next(&mut self) -> Option<Result<(u64, usize), Error>> {
-        self.take(u64::MAX)
+        self.next_within(usize::MAX)
     }
 }
 

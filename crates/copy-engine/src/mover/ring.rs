@@ -5,8 +5,8 @@
 //! order, which dense and sequential writes need, and go back to the
 //! reader through a second channel, so peak memory is `RING` chunks.
 //!
-//! The ring does not know what the consumer does with a chunk; a copy's
-//! writes it (`super::write`).
+//! The ring does not know what its consumer does with a chunk; a copy's
+//! consumer (`super::write`) writes it.
 
 use std::fs::File;
 use std::io::Read;

@@ -49,6 +49,12 @@ const INLINE_MOVE: u64 = 8 * COPY_CHUNK as u64;
 /// bytes alone, from one cached buffer, took 0.76x: the floor.
 const BATCH: usize = 2 << 20;
 
+/// Data runs per chunk from which a worker batches whole chunks too: a
+/// source of small extents merged into long ranges (4 KiB of data every
+/// 8 KiB) is read in whole chunks, each of which its zero scan splits into
+/// a write of a few KiB per extent.
+const SPLIT_CHUNK: usize = 4;
+
 /// The sparse move of `reads` of `file` (which keeps `size` bytes) into
 /// `dst`: [`WORKERS`] threads share the chunk plan, and each reads, scans
 /// and writes its own chunks. The first failing worker stops the others
@@ -98,7 +104,9 @@ pub(crate) fn move_sparse(
 /// extents of a few KiB) as fit in [`BATCH`] bytes: all are read and
 /// zero-scanned, then all written while the worker holds `turn`, so the
 /// destination's inode lock passes between the workers once a batch
-/// instead of at every write of a few KiB.
+/// instead of at every write of a few KiB. Whole chunks are batched too
+/// while the worker's last batch split into [`SPLIT_CHUNK`] data runs a
+/// piece or more.
 fn worker(
     file: &File,
     size: u64,
@@ -114,10 +122,10 @@ fn worker(
     let mut scan = Vec::new();
     // Data runs of the whole batch, `(offset in buf, length)`.
     let mut runs = Vec::new();
-    // `(pos, at in buf, len, end of its runs in runs)` of every piece of
-    // the batch.
-    let mut batch: Vec<(u64, usize, usize, usize)> = Vec::new();
-    let mut taken = Vec::new();
+    // `(pos, len, end of its runs in runs)` of every piece of the batch,
+    // which lie one after another in `buf`.
+    let mut batch: Vec<(u64, usize, usize)> = Vec::new();
+    let mut split = false;
     let mut moved = Moved {
         whole_blocks: true,
         ..Moved::default()
@@ -130,41 +138,42 @@ fn worker(
         if stop.load(Ordering::Relaxed) {
             return Ok(moved);
         }
-        taken.clear();
+        batch.clear();
         {
             let mut pieces = pieces.lock().expect("no worker panics holding the plan");
             let mut room = BATCH;
             // Every piece fits an empty buffer; a whole chunk is a batch
-            // of its own.
+            // of its own unless the last batch was split.
             while let Some(piece) = pieces.next_within(room) {
                 // Offsets below a walk's failure were all handed out already.
                 let (pos, len) = piece.map_err(|e| fail(u64::MAX, e))?;
-                taken.push((pos, len));
+                batch.push((pos, len, 0));
                 room -= len;
-                if len == COPY_CHUNK {
+                if len == COPY_CHUNK && !split {
                     break;
                 }
             }
         }
-        if taken.is_empty() {
+        if batch.is_empty() {
             return Ok(moved);
         }
-        batch.clear();
         runs.clear();
         let mut at = 0;
-        for &(pos, len) in &taken {
+        for (pos, len, runs_end) in &mut batch {
+            let (pos, len) = (*pos, *len);
             let piece = &mut buf[at..at + len];
             read_piece(file, size, piece, pos, job).map_err(|e| fail(pos, e))?;
             split_runs(piece, job.zero_block, &mut scan);
             moved.whole_blocks &= covers_whole_blocks(&scan, pos, size, job.dst_block);
             runs.extend(scan.iter().map(|&(start, n)| (at + start, n)));
-            batch.push((pos, at, len, runs.len()));
+            *runs_end = runs.len();
             at += len;
         }
+        split = runs.len() >= SPLIT_CHUNK * batch.len();
         let _turn =
             (batch.len() > 1).then(|| turn.lock().expect("no worker panics holding the turn"));
-        let mut first = 0;
-        for &(pos, at, len, end) in &batch {
+        let (mut first, mut at) = (0, 0);
+        for &(pos, len, end) in &batch {
             let mut data = 0;
             for &(start, n) in &runs[first..end] {
                 let off = pos + (start - at) as u64;
@@ -174,6 +183,7 @@ fn worker(
                 data += n as u64;
             }
             first = end;
+            at += len;
             moved.read += len as u64;
             moved.written += data;
             moved.zero_skipped += len as u64 - data;

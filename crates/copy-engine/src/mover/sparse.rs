@@ -52,7 +52,12 @@ const BATCH: usize = 2 << 20;
 /// Data runs per chunk from which a worker batches whole chunks too: a
 /// source of small extents merged into long ranges (4 KiB of data every
 /// 8 KiB) is read in whole chunks, each of which its zero scan splits into
-/// a write of a few KiB per extent.
+/// a write of a few KiB per extent, so the workers' writes interleave as
+/// a fragmented source's pieces did before [`BATCH`]. Measured warm on
+/// ext4, 15 alternated pairs: 20,000 such extents took 0.90x the time of
+/// one-chunk batches (0.84x `cp`'s); an ext2 image of 18 large extents,
+/// whose chunks split into one run each, 1.00x (its batches stay one
+/// chunk).
 const SPLIT_CHUNK: usize = 4;
 
 /// The sparse move of `reads` of `file` (which keeps `size` bytes) into

@@ -102,7 +102,7 @@ pub(crate) fn punch_zero_blocks(
         dst_path: path,
         zero_block: Some(block as usize),
         dst_block: block,
-        fill_to: Some(layout.size),
+        fill_to: None,
         progress,
         cancel,
     };
@@ -120,11 +120,11 @@ pub(crate) fn punch_zero_blocks(
     );
     let pieces = Mutex::new(Pieces::new(file, reads, layout.size, DIG_CHUNK, path));
     let dug = mover::run_workers(WORKERS, |stop| {
-        worker(file, layout.size, block, &pieces, &job, stop)
+        worker(file, layout.size, &pieces, &job, stop)
     });
     progress.finish();
     let punched = dug?.into_iter().sum();
-    free_unwritten(file, path, layout.size)?;
+    free_unwritten(file, path, layout.size, block)?;
     Ok(punched)
 }
 
@@ -134,7 +134,6 @@ pub(crate) fn punch_zero_blocks(
 fn worker(
     file: &File,
     size: u64,
-    block: u64,
     pieces: &Mutex<Pieces<'_>>,
     job: &Job<'_>,
     stop: &AtomicBool,
@@ -146,7 +145,7 @@ fn worker(
         path: job.dst_path,
         pending: None,
         tail: size,
-        block,
+        block: job.dst_block,
         punched: 0,
     };
     let fail = |at: u64, e: Error| {
@@ -237,8 +236,7 @@ impl Punches<'_> {
 /// dirty pages, so data written into such an extent meanwhile has made it
 /// written, not unwritten. (SEEK_DATA cannot be asked instead: once
 /// readahead has cached an unwritten extent's pages it reports it as data.)
-fn free_unwritten(file: &File, path: &Path, size: u64) -> Result<(), Error> {
-    let (_, block) = sys::fs_space(file).at(path, "statvfs")?;
+fn free_unwritten(file: &File, path: &Path, size: u64, block: u64) -> Result<(), Error> {
     let end = size.div_ceil(block) * block;
     // A batch at a time: a file of a million extents costs one batch.
     let mut map = sys::Fiemap::new(file, size);

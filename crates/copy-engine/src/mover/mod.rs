@@ -131,9 +131,8 @@ pub(crate) struct Job<'a> {
     pub zero_block: Option<usize>,
     /// The destination filesystem's block size.
     pub dst_block: u64,
-    /// The source's size (`None` for streams): dense and sequential writes
-    /// write zeros up to here after the last chunk; a dig extends a zero
-    /// tail to its block boundary.
+    /// The source's size (`None` for streams and digs): dense and
+    /// sequential writes write zeros up to here after the last chunk.
     pub fill_to: Option<u64>,
     pub progress: &'a dyn Progress,
     pub cancel: &'a Cancel,

@@ -82,6 +82,12 @@ pub fn input_data(inputs: &[std::path::PathBuf]) -> anyhow::Result<u64> {
 /// lists), so freeing host-backed pages right before the run lets its
 /// page-cache allocations find them, as on bare metal. Elsewhere this only
 /// costs untimed time.
+///
+/// That untimed time is the host's to set: on 2026-12-03, with 15 GB of the
+/// guest in page cache, this touch ran at 60-70 MB/s (40 s per run of the
+/// install case, the stack in `folio_zero_user` under a huge-page fault),
+/// and a full run reached only the install case's sixth warm+sync round in
+/// 80 min; once that memory was freed and touched again, 2 GiB took 0.9 s.
 pub fn back_free_memory(bytes: u64) {
     let available = std::fs::read_to_string("/proc/meminfo")
         .ok()
